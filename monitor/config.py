@@ -1,0 +1,185 @@
+"""Load and validate ``config.toml``.
+
+Settings are small pydantic models with explicit defaults; unknown keys and wrong
+types fail at start-up with one message naming the key, because a daemon that
+runs unattended must not discover a typo at 3 a.m. Secrets are never stored in
+the file: the file names the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError
+
+DEFAULT_FORMS = ["8-K", "8-K/A", "10-Q", "10-Q/A", "10-K", "10-K/A", "6-K", "6-K/A", "425"]
+
+# SEC asks for "Sample Company Name AdminContact@<sample company domain>.com";
+# it rejects agents that carry URLs or parentheses.
+_USER_AGENT = re.compile(r"^[A-Za-z0-9][\w .,&'-]*\s+[\w.+-]+@[\w-]+(\.[\w-]+)+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MonitorSettings(_Strict):
+    db: Path = Path("data/monitor.db")
+    network: Literal["auto", "online", "offline"] = "auto"
+    samples_dir: Path = Path("data/samples")
+    log_format: Literal["text", "json"] = "text"
+
+
+class SecSettings(_Strict):
+    user_agent: str = ""
+    user_agent_env: str = "MONITOR_SEC_USER_AGENT"
+    www_url: str = "https://www.sec.gov"
+    data_url: str = "https://data.sec.gov"
+    hosts: list[str] = ["www.sec.gov", "data.sec.gov", "efts.sec.gov"]
+    max_requests_per_second: float = Field(10.0, gt=0, le=10.0)
+    rate_limit_pause_seconds: float = Field(600.0, ge=0)
+    forms: list[str] = DEFAULT_FORMS
+    exhibits: list[str] = ["EX-99*"]
+    latest_feed_page_size: int = Field(100, ge=10, le=100)
+    latest_feed_max_pages: int = Field(20, ge=1)
+    backfill_days: int = Field(120, ge=0)
+    tickers_file: Path = Path("data/company_tickers.json")
+
+    def resolved_user_agent(self) -> str:
+        """The User-Agent from the environment variable, else from the file."""
+        return os.environ.get(self.user_agent_env, "").strip() or self.user_agent.strip()
+
+    @field_validator("user_agent")
+    @classmethod
+    def _check_user_agent(cls, value: str) -> str:
+        if value.strip():
+            check_user_agent(value)
+        return value
+
+
+class HttpSettings(_Strict):
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(20.0, gt=0)
+    total_timeout: float = Field(60.0, gt=0)
+    max_body_bytes: int = Field(25_000_000, gt=0)
+    max_retries: int = Field(3, ge=0)
+    backoff_base_seconds: float = Field(1.0, ge=0)
+    backoff_max_seconds: float = Field(60.0, ge=0)
+    other_hosts_per_second: float = Field(2.0, gt=0)
+
+
+class ScheduleSettings(_Strict):
+    edgar_poll_minutes: float = Field(10.0, gt=0)
+    feeds_poll_minutes: float = Field(15.0, gt=0)
+    reconcile_hours: float = Field(6.0, gt=0)
+    tickers_refresh_hours: float = Field(24.0, gt=0)
+
+
+class SecretsSettings(_Strict):
+    """Names of environment variables; the values never enter the file or the DB."""
+
+    slack_webhook_env: str = "MONITOR_SLACK_WEBHOOK"
+    smtp_password_env: str = "MONITOR_SMTP_PASSWORD"
+
+
+class Company(_Strict):
+    ticker: str
+    cik: int | None = None
+    feeds: list[str] = []
+
+    @field_validator("ticker")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not re.fullmatch(r"[A-Z0-9.\-]{1,10}", value):
+            raise ValueError(f"{value!r} is not a ticker symbol")
+        return value
+
+    @field_validator("feeds")
+    @classmethod
+    def _http_only(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"feed {url!r} must be an http(s) URL")
+        return value
+
+
+class Config(_Strict):
+    monitor: MonitorSettings = MonitorSettings()
+    sec: SecSettings = SecSettings()
+    http: HttpSettings = HttpSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    secrets: SecretsSettings = SecretsSettings()
+    companies: list[Company] = []
+    base_dir: Path = Path(".")
+
+    def path(self, relative: Path) -> Path:
+        """Resolve a path from the file against the config file's folder."""
+        return relative if relative.is_absolute() else self.base_dir / relative
+
+    @field_validator("companies")
+    @classmethod
+    def _unique(cls, value: list[Company]) -> list[Company]:
+        seen: set[str] = set()
+        for company in value:
+            if company.ticker in seen:
+                raise ValueError(f"ticker {company.ticker} is listed twice")
+            seen.add(company.ticker)
+        return value
+
+
+def check_user_agent(value: str) -> str:
+    """Raise ValueError unless ``value`` is in SEC's declared form."""
+    if "http" in value.lower() or "(" in value or ")" in value or not _USER_AGENT.match(value.strip()):
+        raise ValueError(
+            f"{value!r} is not in SEC's form 'Company Name admin@example.com' "
+            "(a name, then a contact e-mail; no URL or parentheses)"
+        )
+    return value.strip()
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file; every problem becomes one ConfigError."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    if "base_dir" in raw:
+        raise ConfigError(f"{path}: base_dir: not a setting (paths are relative to the config file)")
+    try:
+        return Config.model_validate({**raw, "base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{key}: {message}")
+    return "; ".join(problems)
+
+
+def require_sec_contact(config: Config) -> str:
+    """The SEC User-Agent, or a start-up error when going online without one."""
+    agent = config.sec.resolved_user_agent()
+    if not agent:
+        raise ConfigError(
+            f"sec.user_agent: no SEC contact set; put 'Company Name admin@example.com' in "
+            f"config.toml or ${config.sec.user_agent_env}, or run with --offline"
+        )
+    try:
+        return check_user_agent(agent)
+    except ValueError as exc:
+        raise ConfigError(f"sec.user_agent: {exc}") from None

@@ -1,0 +1,306 @@
+"""The SQLite store (sqlite-utils, WAL): small functions returning plain data.
+
+Every write that belongs together happens in one ``db.atomic()`` block, so a
+kill at any moment leaves either the whole filing or none of it, and a restart
+simply fetches again what is missing. Documents are unique by ``doc_key``
+(source + accession/file or feed GUID) and, per company, by content hash, so a
+filing seen through the latest-filings feed and again through the submissions
+JSON is stored once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from monitor.documents import Document
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the store with WAL and the schema in place."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    if str(path) != ":memory:":
+        db.enable_wal()
+    db.execute("PRAGMA busy_timeout = 30000")
+    db.execute("PRAGMA foreign_keys = ON")
+    ensure_schema(db)
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    with db.atomic():
+        if "companies" not in db.table_names():
+            db["companies"].create(
+                {"ticker": str, "cik": int, "name": str, "updated_at": str}, pk="ticker"
+            )
+        if "documents" not in db.table_names():
+            db["documents"].create(
+                {
+                    "id": int,
+                    "doc_key": str,
+                    "source": str,
+                    "via": str,
+                    "ticker": str,
+                    "cik": int,
+                    "accession": str,
+                    "form": str,
+                    "doc_type": str,
+                    "items": str,
+                    "url": str,
+                    "title": str,
+                    "published_at": str,
+                    "fetched_at": str,
+                    "period": str,
+                    "text": str,
+                    "content_hash": str,
+                    "amends_id": int,
+                },
+                pk="id",
+                not_null={"doc_key", "source", "ticker", "url", "text", "content_hash"},
+                foreign_keys=[("amends_id", "documents", "id")],
+            )
+            db["documents"].create_index(["doc_key"], unique=True)
+            db["documents"].create_index(["ticker", "content_hash"])
+            db["documents"].create_index(["ticker", "published_at"])
+            db["documents"].create_index(["accession"])
+        if "document_aliases" not in db.table_names():
+            db["document_aliases"].create(
+                {"doc_key": str, "document_id": int, "url": str, "via": str, "seen_at": str},
+                pk="doc_key",
+                foreign_keys=[("document_id", "documents", "id")],
+            )
+        if "fetch_state" not in db.table_names():
+            db["fetch_state"].create(
+                {"url": str, "etag": str, "last_modified": str, "status": int, "fetched_at": str},
+                pk="url",
+            )
+        if "fetch_errors" not in db.table_names():
+            db["fetch_errors"].create(
+                {"id": int, "source": str, "url": str, "error": str, "cause": str, "occurred_at": str},
+                pk="id",
+            )
+            db["fetch_errors"].create_index(["source", "occurred_at"])
+        if "sources" not in db.table_names():
+            db["sources"].create(
+                {
+                    "name": str,
+                    "cursor": str,
+                    "last_attempt_at": str,
+                    "last_success_at": str,
+                    "consecutive_failures": int,
+                    "last_error": str,
+                    "documents_added": int,
+                },
+                pk="name",
+            )
+
+
+# --- companies -----------------------------------------------------------
+
+
+def upsert_company(db: sqlite_utils.Database, ticker: str, cik: int | None, name: str) -> None:
+    with db.atomic():
+        db["companies"].upsert(
+            {"ticker": ticker, "cik": cik, "name": name, "updated_at": utcnow()}, pk="ticker"
+        )
+
+
+# --- documents -------------------------------------------------------------
+
+
+def has_document(db: sqlite_utils.Database, doc_key: str) -> bool:
+    return _document_id_for_key(db, doc_key) is not None
+
+
+def stored_accessions(db: sqlite_utils.Database, ticker: str) -> set[str]:
+    rows = db.execute(
+        "select distinct accession from documents where ticker = ? and accession != ''", [ticker]
+    )
+    return {row[0] for row in rows}
+
+
+def save_documents(db: sqlite_utils.Database, docs: Iterable[Document], fetched_at: str | None = None) -> list[int]:
+    """Store documents that belong together in one transaction; return new ids.
+
+    A document whose key is known, or whose text this company already has under
+    another key, is not stored again: its key is kept as an alias of the first.
+    """
+    fetched_at = fetched_at or utcnow()
+    new_ids: list[int] = []
+    with db.atomic():
+        for doc in docs:
+            if _document_id_for_key(db, doc.doc_key) is not None:
+                continue
+            twin = _document_id_for_text(db, doc.ticker, doc.content_hash)
+            if twin is not None:
+                db["document_aliases"].insert(
+                    {"doc_key": doc.doc_key, "document_id": twin, "url": doc.url, "via": doc.via, "seen_at": fetched_at},
+                    ignore=True,
+                )
+                continue
+            row = {
+                "doc_key": doc.doc_key,
+                "source": doc.source,
+                "via": doc.via,
+                "ticker": doc.ticker,
+                "cik": doc.cik,
+                "accession": doc.accession,
+                "form": doc.form,
+                "doc_type": doc.doc_type,
+                "items": ",".join(doc.items),
+                "url": doc.url,
+                "title": doc.title,
+                "published_at": doc.published_at,
+                "fetched_at": fetched_at,
+                "period": doc.period,
+                "text": doc.text,
+                "content_hash": doc.content_hash,
+                "amends_id": _amended_document_id(db, doc),
+            }
+            new_ids.append(db["documents"].insert(row).last_pk)
+    return new_ids
+
+
+def _document_id_for_key(db: sqlite_utils.Database, doc_key: str) -> int | None:
+    row = db.execute(
+        "select id from documents where doc_key = ? union all "
+        "select document_id from document_aliases where doc_key = ? limit 1",
+        [doc_key, doc_key],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _document_id_for_text(db: sqlite_utils.Database, ticker: str, digest: str) -> int | None:
+    row = db.execute(
+        "select id from documents where ticker = ? and content_hash = ? limit 1", [ticker, digest]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _amended_document_id(db: sqlite_utils.Database, doc: Document) -> int | None:
+    """Link an amendment (8-K/A, 10-Q/A ...) to the document it amends.
+
+    EDGAR does not name the amended accession in its metadata, so we take the
+    company's latest earlier filing of the base form with the same period of
+    report, falling back to the latest earlier one of that form.
+    """
+    if not doc.form.endswith("/A"):
+        return None
+    base_form = doc.form.removesuffix("/A")
+    doc_type = base_form if doc.doc_type == doc.form else doc.doc_type
+    row = db.execute(
+        "select id from documents where ticker = ? and form = ? and doc_type = ? and published_at <= ? "
+        "order by (period = ?) desc, published_at desc, id desc limit 1",
+        [doc.ticker, base_form, doc_type, doc.published_at or "9999", doc.period],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def list_documents(db: sqlite_utils.Database, ticker: str | None = None, with_text: bool = False) -> list[dict[str, Any]]:
+    columns = (
+        "id, doc_key, source, via, ticker, cik, accession, form, doc_type, items, url, title, "
+        "published_at, period, content_hash, amends_id, length(text) as chars"
+    )
+    if with_text:
+        columns += ", text"
+    where, params = ("where ticker = ?", [ticker.upper()]) if ticker else ("", [])
+    sql = f"select {columns} from documents {where} order by published_at, id"
+    return [dict(row) for row in db.query(sql, params)]
+
+
+# --- fetch state (conditional GET) --------------------------------------------
+
+
+def get_validators(db: sqlite_utils.Database, url: str) -> tuple[str, str]:
+    row = db.execute("select etag, last_modified from fetch_state where url = ?", [url]).fetchone()
+    return (row[0] or "", row[1] or "") if row else ("", "")
+
+
+def set_validators(db: sqlite_utils.Database, url: str, etag: str, last_modified: str, status: int) -> None:
+    with db.atomic():
+        db["fetch_state"].upsert(
+            {"url": url, "etag": etag, "last_modified": last_modified, "status": status, "fetched_at": utcnow()},
+            pk="url",
+        )
+
+
+# --- sources: cursors, health, error log ----------------------------------------
+
+
+def record_error(db: sqlite_utils.Database, source: str, url: str, error: str, cause: str) -> None:
+    with db.atomic():
+        db["fetch_errors"].insert(
+            {"source": source, "url": url, "error": error, "cause": cause, "occurred_at": utcnow()}
+        )
+
+
+def get_cursor(db: sqlite_utils.Database, source: str) -> str:
+    row = db.execute("select cursor from sources where name = ?", [source]).fetchone()
+    return (row[0] or "") if row else ""
+
+
+def record_poll(
+    db: sqlite_utils.Database,
+    source: str,
+    *,
+    ok: bool,
+    added: int = 0,
+    cursor: str | None = None,
+    error: str = "",
+) -> None:
+    """Note one poll of a source: success resets the failure count, a cursor moves on."""
+    now = utcnow()
+    with db.atomic():
+        current = db.execute(
+            "select consecutive_failures, documents_added, cursor, last_success_at from sources where name = ?",
+            [source],
+        ).fetchone()
+        failures, total, old_cursor, last_success = current if current else (0, 0, "", None)
+        db["sources"].upsert(
+            {
+                "name": source,
+                "cursor": cursor if cursor is not None else old_cursor,
+                "last_attempt_at": now,
+                "last_success_at": now if ok else last_success,
+                "consecutive_failures": 0 if ok else (failures or 0) + 1,
+                "last_error": "" if ok else error,
+                "documents_added": (total or 0) + added,
+            },
+            pk="name",
+        )
+
+
+def status(db: sqlite_utils.Database) -> dict[str, Any]:
+    """Counts, per-source health and the latest errors, as plain data."""
+    documents = db.execute("select count(*) from documents").fetchone()[0]
+    by_ticker = {
+        row[0]: row[1]
+        for row in db.execute("select ticker, count(*) from documents group by ticker order by ticker")
+    }
+    sources = [dict(row) for row in db.query("select * from sources order by name")]
+    errors = [
+        dict(row)
+        for row in db.query("select source, url, error, cause, occurred_at from fetch_errors order by id desc limit 20")
+    ]
+    error_count = db.execute("select count(*) from fetch_errors").fetchone()[0]
+    return {
+        "documents": documents,
+        "documents_by_ticker": by_ticker,
+        "sources": sources,
+        "errors_total": error_count,
+        "recent_errors": errors,
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
