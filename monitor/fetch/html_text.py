@@ -116,3 +116,30 @@ def _mark_item_headings(text: str) -> tuple[str, tuple[str, ...]]:
         else:
             out.append(line)
     return normalise_text("\n".join(out)), tuple(items)
+
+
+def body_to_text(data: bytes, content_type: str, source: str) -> HtmlText:
+    """Text of any body a source may hand us: HTML/XHTML or plain text.
+
+    The content type is a hint servers often get wrong (EDGAR serves .txt
+    exhibits as text/plain, IR sites serve HTML as text/plain), so we also look
+    at the first bytes.
+    """
+    head = data[:2048].lstrip().lower()
+    looks_html = head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<html" in head or b"<body" in head
+    if "html" in content_type or looks_html:
+        return html_to_text(data, source)
+    if content_type and not content_type.startswith("text/") and content_type != "application/octet-stream":
+        raise ParseError(source, f"unsupported content type {content_type!r}")
+    text = normalise_text(decode_text(data))
+    if not text:
+        raise ParseError(source, "empty text body")
+    return HtmlText(text=text, title="", items=())
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 when valid, else Windows-1252 (what EDGAR's older text exhibits use)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")

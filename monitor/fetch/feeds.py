@@ -1,0 +1,143 @@
+"""Press-release source: RSS 2.0 / Atom feeds per company (httpx + feedparser).
+
+feedparser is given bytes, never a URL, so every request goes through our
+client (limits, timeouts, size cap, conditional GET). An item's text comes from
+the feed body when the feed carries the release, else from the linked page;
+a link that is not http(s), or leaves the feed's site, is refused and logged.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import sqlite_utils
+
+from monitor import store
+from monitor.documents import Document
+from monitor.errors import MonitorError, ParseError, RefusedURL
+from monitor.fetch.conditional import conditional_get, remember
+from monitor.fetch.result import PollResult
+from monitor.fetch.html_text import body_to_text, html_to_text
+from monitor.fetch.http import HttpClient
+
+log = logging.getLogger(__name__)
+
+# A feed body shorter than this is a teaser: the release itself is on the linked page.
+MIN_FEED_BODY_CHARS = 600
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    guid: str
+    link: str
+    title: str
+    published: str  # ISO 8601 UTC, or "" when the feed gives no parseable date
+    body_html: str
+
+
+def parse_feed(data: bytes, source: str) -> list[FeedItem]:
+    """Items of an RSS or Atom feed; a payload with no feed in it is a ParseError."""
+    parsed = feedparser.parse(data)
+    if not parsed.entries:
+        cause = parsed.get("bozo_exception") if parsed.bozo else "no items"
+        if parsed.bozo or not parsed.get("version"):
+            raise ParseError(source, f"not an RSS/Atom feed: {cause}")
+        return []
+    if parsed.bozo:
+        log.info("%s: feed parsed with recoverable problems: %s", source, parsed.get("bozo_exception"))
+    return [_item(entry, source) for entry in parsed.entries]
+
+
+def _item(entry: Any, source: str) -> FeedItem:
+    link = urljoin(source, entry.get("link", "").strip()) if entry.get("link") else ""
+    title = " ".join(entry.get("title", "").split())
+    published = _iso(entry.get("published_parsed") or entry.get("updated_parsed"))
+    contents = entry.get("content") or []
+    body = max((c.get("value", "") for c in contents), key=len, default="") or entry.get("summary", "")
+    guid = entry.get("id", "").strip() or link
+    if not guid:
+        guid = "sha256:" + hashlib.sha256(f"{title}|{published}|{body}".encode()).hexdigest()
+    return FeedItem(guid=guid, link=link, title=title, published=published, body_html=body)
+
+
+def _iso(parsed_time: Any) -> str:
+    if not parsed_time:
+        return ""
+    return datetime.fromtimestamp(calendar.timegm(parsed_time), UTC).isoformat(timespec="seconds")
+
+
+def feed_source_name(ticker: str, url: str) -> str:
+    return f"feed:{ticker}:{url}"
+
+
+def poll_feed(client: HttpClient, db: sqlite_utils.Database, ticker: str, url: str) -> PollResult:
+    """Store the feed's new releases for ``ticker``; item failures are logged, not fatal."""
+    result = PollResult(feed_source_name(ticker, url))
+    before = client.requests_sent
+    response = conditional_get(client, db, url)
+    if not response.not_modified:
+        for item in parse_feed(response.content, url):
+            doc_key = f"wire:{item.guid}"
+            if store.has_document(db, doc_key):
+                continue
+            result.filings_seen += 1
+            try:
+                document = release_document(client, ticker, url, item)
+            except MonitorError as exc:
+                store.record_error(db, result.source, getattr(exc, "url", item.link or url), type(exc).__name__, str(exc))
+                result.errors.append(str(exc))
+                continue
+            result.documents_added += len(store.save_documents(db, [document]))
+        if not result.errors:
+            remember(db, url, response)
+    result.requests = client.requests_sent - before
+    store.record_poll(db, result.source, ok=not result.errors, added=result.documents_added,
+                      error="; ".join(result.errors[:3]))
+    return result
+
+
+def release_document(client: HttpClient, ticker: str, feed_url: str, item: FeedItem) -> Document:
+    """The release text from the feed body, or from the linked page when the body is a teaser."""
+    text = html_to_text(item.body_html, item.link or feed_url).text if item.body_html.strip() else ""
+    title = item.title
+    if len(text) < MIN_FEED_BODY_CHARS and item.link:
+        check_link(feed_url, item.link)
+        page = client.get(item.link)
+        body = body_to_text(page.content, page.content_type, item.link)
+        text, title = body.text, title or body.title
+    if not text:
+        raise ParseError(item.link or feed_url, f"feed item {item.guid!r} has neither a body nor a link")
+    return Document(
+        source="wire",
+        ext_id=item.guid,
+        ticker=ticker,
+        url=item.link or feed_url,
+        text=text,
+        title=title,
+        form="PR",
+        doc_type="PR",
+        published_at=item.published,
+        via="rss",
+    )
+
+
+def check_link(feed_url: str, link: str) -> None:
+    """Refuse links that are not http(s) or that leave the feed's site."""
+    parts = urlsplit(link)
+    if parts.scheme not in ("http", "https"):
+        raise RefusedURL(link, f"feed link scheme {parts.scheme or '(none)'!r} is not http(s)")
+    if _site(parts.hostname or "") != _site(urlsplit(feed_url).hostname or ""):
+        raise RefusedURL(link, f"feed link leaves the feed's site {urlsplit(feed_url).hostname}")
+
+
+def _site(host: str) -> str:
+    """The last two labels of a host name (ir.mara.com → mara.com); IPs as they are."""
+    labels = host.lower().rstrip(".").split(".")
+    return host if host.replace(".", "").isdigit() else ".".join(labels[-2:])

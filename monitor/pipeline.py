@@ -1,0 +1,220 @@
+"""The jobs the daemon schedules, as plain functions the CLI and tests call.
+
+Every job opens its own database connection (jobs run in worker threads and
+SQLite connections are per thread), turns any failure into an error record
+plus a failed poll in ``sources``, and returns what it did; a job never raises
+into the scheduler, so one broken source never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+from urllib.parse import urlsplit
+
+from monitor import store
+from monitor.config import Config, require_sec_contact
+from monitor.errors import ConfigError, MonitorError
+from monitor.fetch import edgar, feeds
+from monitor.fetch.http import HttpClient
+from monitor.fetch.limiter import RateLimiter
+from monitor.fetch.replay import REPLAY_SOURCE, ReplayPlan, replay_samples
+from monitor.fetch.result import PollResult
+from monitor.tickers import TICKERS_URL_PATH, WatchedCompany, save_ticker_map, watched_companies
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["auto", "online", "offline"]
+OFFLINE_USER_AGENT = "catalyst-monitor offline@localhost.invalid"
+
+
+@dataclass
+class Runtime:
+    """What every job needs: settings, the store's path, the companies, one shared client."""
+
+    config: Config
+    db_path: Path
+    companies: list[WatchedCompany]
+    offline: bool
+    client: HttpClient | None = None
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
+def build_client(config: Config, user_agent: str) -> HttpClient:
+    """One client per process: its SEC limiter is the one all jobs share."""
+    return HttpClient(
+        config.http,
+        user_agent,
+        sec_hosts=config.sec.hosts,
+        sec_limiter=RateLimiter.per_second(config.sec.max_requests_per_second),
+        sec_pause_seconds=config.sec.rate_limit_pause_seconds,
+    )
+
+
+def network_reachable(url: str, timeout: float = 2.0) -> bool:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def build_runtime(config: Config, db_path: Path | None = None, mode: Mode | None = None) -> Runtime:
+    """Decide online/offline and resolve companies; configuration problems raise here, at start-up.
+
+    ``auto`` goes online only when an SEC contact is configured and SEC answers a TCP connect;
+    without a contact we never contact SEC (its fair-access policy requires one), so we replay.
+    """
+    mode = mode or config.monitor.network
+    companies = watched_companies(config)
+    db_path = db_path or config.path(config.monitor.db)
+    if mode == "offline":
+        return Runtime(config, db_path, companies, offline=True)
+    agent = config.sec.resolved_user_agent()
+    if mode == "auto" and (not agent or not network_reachable(config.sec.www_url)):
+        if not agent:
+            log.warning("no SEC contact configured (sec.user_agent or $%s): replaying bundled samples offline",
+                        config.sec.user_agent_env)
+        else:
+            log.warning("%s is not reachable: replaying bundled samples offline", config.sec.www_url)
+        return Runtime(config, db_path, companies, offline=True)
+    return Runtime(config, db_path, companies, offline=False, client=build_client(config, require_sec_contact(config)))
+
+
+def _guarded(rt: Runtime, source: str, url: str, work: Callable[[store.sqlite_utils.Database], PollResult]) -> PollResult:
+    db = store.open_db(rt.db_path)
+    try:
+        return work(db)
+    except MonitorError as exc:
+        return _failed(db, source, url, exc)
+    except Exception as exc:  # a bug must not kill the scheduler; it is logged with its traceback
+        log.exception("%s: unexpected failure", source)
+        return _failed(db, source, url, exc)
+    finally:
+        db.close()
+
+
+def _failed(db: store.sqlite_utils.Database, source: str, url: str, exc: Exception) -> PollResult:
+    where = getattr(exc, "url", "") or url
+    store.record_error(db, source, where, type(exc).__name__, str(exc))
+    store.record_poll(db, source, ok=False, error=str(exc))
+    log.warning("%s: %s", source, exc)
+    return PollResult(source, errors=[str(exc)])
+
+
+def _sec_paused(rt: Runtime) -> bool:
+    assert rt.client is not None
+    pause = rt.client.sec_limiter.paused_for()
+    if pause > 0:
+        log.warning("SEC requests paused for %.0fs after a rate-limit answer; skipping this poll", pause)
+    return pause > 0
+
+
+def job_edgar_latest(rt: Runtime) -> list[PollResult]:
+    if rt.client is None or _sec_paused(rt):
+        return []
+    watched = {c.cik: c.ticker for c in rt.companies}
+    client = rt.client
+    url = edgar.latest_feed_url(rt.config, 0)
+    return [_guarded(rt, edgar.LATEST_SOURCE, url, lambda db: edgar.poll_latest(client, db, rt.config, watched))]
+
+
+def job_reconcile(rt: Runtime) -> list[PollResult]:
+    if rt.client is None:
+        return []
+    results = []
+    client = rt.client
+    for company in rt.companies:
+        if _sec_paused(rt):
+            break
+        url = edgar.submissions_url(rt.config, company.cik)
+        results.append(
+            _guarded(rt, f"edgar:submissions:{company.ticker}", url,
+                     lambda db, c=company: edgar.reconcile_company(client, db, rt.config, c.ticker, c.cik))
+        )
+    return results
+
+
+def job_feeds(rt: Runtime) -> list[PollResult]:
+    if rt.client is None:
+        return []
+    client = rt.client
+    return [
+        _guarded(rt, feeds.feed_source_name(company.ticker, url), url,
+                 lambda db, t=company.ticker, u=url: feeds.poll_feed(client, db, t, u))
+        for company in rt.companies
+        for url in company.feeds
+    ]
+
+
+def job_replay(rt: Runtime) -> list[PollResult]:
+    plan = ReplayPlan(rt.config.path(rt.config.monitor.samples_dir), {c.ticker for c in rt.companies})
+    return [_guarded(rt, REPLAY_SOURCE, str(plan.samples_dir), lambda db: replay_samples(db, plan))]
+
+
+def job_refresh_tickers(rt: Runtime) -> list[PollResult]:
+    if rt.client is None or _sec_paused(rt):
+        return []
+    client = rt.client
+    url = rt.config.sec.www_url + TICKERS_URL_PATH
+
+    def refresh(db: store.sqlite_utils.Database) -> PollResult:
+        before = client.requests_sent
+        save_ticker_map(rt.config, client.get(url).content)
+        store.record_poll(db, "edgar:tickers", ok=True)
+        return PollResult("edgar:tickers", requests=client.requests_sent - before)
+
+    return [_guarded(rt, "edgar:tickers", url, refresh)]
+
+
+def register_companies(rt: Runtime) -> None:
+    db = store.open_db(rt.db_path)
+    try:
+        for company in rt.companies:
+            store.upsert_company(db, company.ticker, company.cik, company.name)
+    finally:
+        db.close()
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[Runtime], list[PollResult]]
+    every_seconds: float
+
+
+def scheduled_jobs(rt: Runtime) -> list[Job]:
+    """One job per source kind; offline the replay stands in for all of them."""
+    schedule = rt.config.schedule
+    if rt.offline:
+        return [Job("replay", job_replay, schedule.feeds_poll_minutes * 60)]
+    return [
+        Job("edgar-latest", job_edgar_latest, schedule.edgar_poll_minutes * 60),
+        Job("edgar-reconcile", job_reconcile, schedule.reconcile_hours * 3600),
+        Job("feeds", job_feeds, schedule.feeds_poll_minutes * 60),
+        Job("tickers", job_refresh_tickers, schedule.tickers_refresh_hours * 3600),
+    ]
+
+
+def run_once(rt: Runtime, on_job: Callable[[str], None] | None = None) -> list[PollResult]:
+    """Every job once, in order, then return what they did."""
+    register_companies(rt)
+    results: list[PollResult] = []
+    for job in scheduled_jobs(rt):
+        if on_job:
+            on_job(job.name)
+        results.extend(job.run(rt))
+    return results
+
+
+def ensure_companies(config: Config) -> None:
+    if not config.companies:
+        raise ConfigError("companies: no companies to watch; add [[companies]] ticker = \"...\" to the config")
