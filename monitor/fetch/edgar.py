@@ -61,16 +61,9 @@ def poll_latest(client: HttpClient, db: sqlite_utils.Database, config: Config, w
     met_cursor = False
     for page in range(config.sec.latest_feed_max_pages):
         url = latest_feed_url(config, page * config.sec.latest_feed_page_size)
-        try:
-            response = client.get(url)
-        except FetchError as exc:
-            if page > 0 and "HTTP 503" in exc.cause:
-                break  # SEC answers 503 past the feed's end
-            raise
-        refs = parse_latest_filings(response.content, url)
-        if not refs:
-            break
-        newest = newest or refs[0].accession
+        response = client.get(url, expected=frozenset({503}) if page else frozenset())
+        refs = [] if response.status == 503 else parse_latest_filings(response.content, url)
+        newest = newest or (refs[0].accession if refs else "")
         for ref in refs:
             if ref.accession == cursor:
                 met_cursor = True
@@ -80,10 +73,9 @@ def poll_latest(client: HttpClient, db: sqlite_utils.Database, config: Config, w
                 matches.append(ref)
         if met_cursor or not cursor or len(refs) < config.sec.latest_feed_page_size:
             break
-    else:
-        if cursor:
-            log.warning("latest-filings feed: cursor %s not met within %d pages; reconciliation will fill the gap",
-                        cursor, config.sec.latest_feed_max_pages)
+    if cursor and not met_cursor:
+        log.warning("latest-filings feed: cursor %s not met (feed end or %d pages); reconciliation fills the gap",
+                    cursor, config.sec.latest_feed_max_pages)
     seen: set[str] = set()
     for ref in reversed(matches):  # oldest first, so an amendment finds its original
         if ref.accession in seen:

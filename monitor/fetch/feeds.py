@@ -42,21 +42,33 @@ class FeedItem:
     body_html: str
 
 
-def parse_feed(data: bytes, source: str) -> list[FeedItem]:
-    """Items of an RSS or Atom feed; a payload with no feed in it is a ParseError."""
+@dataclass(frozen=True)
+class ParsedFeed:
+    items: list[FeedItem]
+    problem: str  # why the feed is malformed though items could be recovered; "" when clean
+
+
+def parse_feed(data: bytes, source: str) -> ParsedFeed:
+    """Items of an RSS or Atom feed; a payload with no feed in it is a ParseError.
+
+    feedparser recovers what it can from broken XML; we keep those items but
+    report the breakage, because a truncated feed may hide items.
+    """
     parsed = feedparser.parse(data)
+    exception = parsed.get("bozo_exception")
     if not parsed.entries:
-        cause = parsed.get("bozo_exception") if parsed.bozo else "no items"
         if parsed.bozo or not parsed.get("version"):
-            raise ParseError(source, f"not an RSS/Atom feed: {cause}")
-        return []
-    if parsed.bozo:
-        log.info("%s: feed parsed with recoverable problems: %s", source, parsed.get("bozo_exception"))
-    return [_item(entry, source) for entry in parsed.entries]
+            raise ParseError(source, f"not an RSS/Atom feed: {exception or 'no feed element'}")
+        return ParsedFeed([], "")
+    benign = isinstance(exception, (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType))
+    problem = f"malformed feed, {len(parsed.entries)} items recovered: {exception}" if parsed.bozo and not benign else ""
+    return ParsedFeed([_item(entry, source) for entry in parsed.entries], problem)
 
 
 def _item(entry: Any, source: str) -> FeedItem:
-    link = urljoin(source, entry.get("link", "").strip()) if entry.get("link") else ""
+    link = entry.get("link", "").strip()
+    if link and not urlsplit(link).scheme:
+        link = urljoin(source, link)  # relative links are resolved; absolute ones are kept as given
     title = " ".join(entry.get("title", "").split())
     published = _iso(entry.get("published_parsed") or entry.get("updated_parsed"))
     contents = entry.get("content") or []
@@ -83,7 +95,11 @@ def poll_feed(client: HttpClient, db: sqlite_utils.Database, ticker: str, url: s
     before = client.requests_sent
     response = conditional_get(client, db, url)
     if not response.not_modified:
-        for item in parse_feed(response.content, url):
+        feed = parse_feed(response.content, url)
+        if feed.problem:
+            store.record_error(db, result.source, url, "ParseError", feed.problem)
+            result.errors.append(feed.problem)
+        for item in feed.items:
             doc_key = f"wire:{item.guid}"
             if store.has_document(db, doc_key):
                 continue

@@ -30,6 +30,7 @@ _CELL = {"td", "th"}
 _HIDDEN = re.compile(r"display\s*:\s*none", re.I)
 _ITEM_HEADING = re.compile(r"^\s*item\s*(\d{1,2}\.\d{2})\b", re.I)
 _WHITESPACE = re.compile(r"\s+")
+_READABLE = re.compile(r"[^\W\d_]{2,}")  # at least one word of two letters
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ def html_to_text(data: bytes | str, source: str = "html") -> HtmlText:
     title = " ".join((root.findtext(".//title") or "").split())
     text = normalise_text(_walk(root))
     text, items = _mark_item_headings(text)
+    if not _READABLE.search(text):
+        raise ParseError(source, "HTML has no readable text (binary or empty body)")
     return HtmlText(text=text, title=title, items=items)
 
 

@@ -97,8 +97,13 @@ class HttpClient:
         parts = urlsplit(url)
         return parts.netloc.lower() in self.sec_hosts or (parts.hostname or "").lower() in self.sec_hosts
 
-    def get(self, url: str, *, etag: str = "", last_modified: str = "") -> Response:
-        """GET ``url``; a 304 comes back as a Response with ``not_modified``."""
+    def get(self, url: str, *, etag: str = "", last_modified: str = "",
+            expected: frozenset[int] = frozenset()) -> Response:
+        """GET ``url``; a 304, or any status in ``expected``, comes back as a Response.
+
+        ``expected`` lets a caller treat a status as an answer rather than a failure
+        (SEC's latest-filings feed answers 503 past its last page; that is its end).
+        """
         if urlsplit(url).scheme not in ("http", "https"):
             raise RefusedURL(url, "only http and https URLs are fetched")
         headers = {}
@@ -119,7 +124,7 @@ class HttpClient:
                 self._sleep(self._backoff(attempt))
                 continue
             status = response.status
-            if status in (200, 304) or 200 <= status < 300:
+            if status == 304 or 200 <= status < 300 or status in expected:
                 return response
             if status in (404, 410):
                 raise NotFound(url, f"HTTP {status}")

@@ -1,0 +1,65 @@
+"""Shared test set-up: fixture paths, local servers, configs pointing at them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import Config
+from tests.servers import FixtureServer
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+SAMPLES = ROOT / "data" / "samples"
+USER_AGENT = "Catalyst Monitor Tests tests@example.com"
+
+
+@pytest.fixture
+def sec_server() -> Iterator[FixtureServer]:
+    """The server playing SEC (www.sec.gov and data.sec.gov)."""
+    with FixtureServer() as server:
+        yield server
+
+
+@pytest.fixture
+def wire_server() -> Iterator[FixtureServer]:
+    """The server playing newswires and IR sites."""
+    with FixtureServer() as server:
+        yield server
+
+
+def make_config(tmp_path: Path, sec_role: FixtureServer | None = None, **sections: dict[str, Any]) -> Config:
+    """A Config for tests: fast timeouts and backoff, SEC role played by ``sec_role``."""
+    raw: dict[str, Any] = {
+        "monitor": {"db": str(tmp_path / "monitor.db"), "network": "online", "samples_dir": str(SAMPLES)},
+        "sec": {"user_agent": USER_AGENT, "tickers_file": str(ROOT / "data" / "company_tickers.json")},
+        "http": {"connect_timeout": 2.0, "read_timeout": 1.0, "total_timeout": 5.0, "max_retries": 2,
+                 "backoff_base_seconds": 0.05, "backoff_max_seconds": 2.0, "other_hosts_per_second": 50.0},
+        "companies": [],
+        "base_dir": str(tmp_path),
+    }
+    if sec_role is not None:
+        raw["sec"].update({"www_url": sec_role.url, "data_url": sec_role.url, "hosts": [sec_role.netloc]})
+    for name, values in sections.items():
+        if isinstance(values, dict):
+            raw.setdefault(name, {}).update(values)
+        else:
+            raw[name] = values
+    return Config.model_validate(raw)
+
+
+@pytest.fixture
+def closing() -> Iterator[Any]:
+    """``closing(obj)`` returns obj and closes it when the test ends (clients, databases, runtimes)."""
+    opened: list[Any] = []
+
+    def keep(obj: Any) -> Any:
+        opened.append(obj)
+        return obj
+
+    yield keep
+    for obj in reversed(opened):
+        obj.close()
