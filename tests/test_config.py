@@ -125,7 +125,9 @@ def test_feed_that_is_not_http_is_rejected_naming_the_company_entry(tmp_path: Pa
 # --- the SEC contact --------------------------------------------------------------
 
 
-def test_require_sec_contact_without_a_contact_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_require_sec_contact_without_a_contact_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(UA_ENV, raising=False)
     config = load_config(write_config(tmp_path, f'[sec]\nuser_agent_env = "{UA_ENV}"\n'))
 
@@ -147,7 +149,9 @@ def test_require_sec_contact_reads_the_variable_named_by_user_agent_env(
 def test_environment_contact_wins_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(UA_ENV, "Env Research env@example.com")
     config = load_config(
-        write_config(tmp_path, f'[sec]\nuser_agent = "File Research file@example.com"\nuser_agent_env = "{UA_ENV}"\n')
+        write_config(
+            tmp_path, f'[sec]\nuser_agent = "File Research file@example.com"\nuser_agent_env = "{UA_ENV}"\n'
+        )
     )
 
     assert require_sec_contact(config) == "Env Research env@example.com"

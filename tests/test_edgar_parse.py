@@ -20,6 +20,7 @@ NVDA_SUBMISSIONS = EDGAR / "CIK0001045810.json"
 NOT_FOUND_BODY = EDGAR / "CIK-000000001.json.404.xml"
 ADOBE_INDEX = EDGAR / "0000796343-23-000044" / "0000796343-23-000044-index.html"
 ADOBE_INDEX_URL = "https://www.sec.gov/Archives/edgar/data/796343/0000796343-23-000044-index.html"
+ADOBE_FOLDER = "https://www.sec.gov/Archives/edgar/data/796343/000079634323000044/"
 NVDA_INDEX = EDGAR / "0001045810-26-000024" / "0001045810-26-000024-index.html"
 NVDA_INDEX_URL = "https://www.sec.gov/Archives/edgar/data/1045810/0001045810-26-000024-index.html"
 WWW = "https://www.sec.gov"
@@ -114,7 +115,11 @@ def test_submissions_filing_without_items_has_an_empty_tuple() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [NOT_FOUND_BODY.read_bytes(), NVDA_SUBMISSIONS.read_bytes()[:5000], b'{"cik": "1045810", "name": "NVIDIA CORP"}'],
+    [
+        NOT_FOUND_BODY.read_bytes(),
+        NVDA_SUBMISSIONS.read_bytes()[:5000],
+        b'{"cik": "1045810", "name": "NVIDIA CORP"}',
+    ],
     ids=["data.sec.gov-404-xml-body", "truncated-json", "json-without-filings"],
 )
 def test_submissions_garbage_is_a_parse_error_naming_the_source(body: bytes) -> None:
@@ -133,7 +138,7 @@ def test_filing_index_primary_document_is_the_8k_with_ix_viewer_prefix_stripped(
 
     primary = index.documents[0]
     assert (primary.doc_type, primary.filename) == ("8-K", "adbe-20230315.htm")
-    assert primary.url == "https://www.sec.gov/Archives/edgar/data/796343/000079634323000044/adbe-20230315.htm"
+    assert primary.url == ADOBE_FOLDER + "adbe-20230315.htm"
     assert primary.size == 40091
 
 
@@ -141,13 +146,13 @@ def test_filing_index_lists_the_ex_99_1_press_release() -> None:
     index = parse_filing_index(ADOBE_INDEX.read_bytes(), ADOBE_INDEX_URL)
 
     [exhibit] = [doc for doc in index.documents if doc.doc_type == "EX-99.1"]
-    assert exhibit.url == "https://www.sec.gov/Archives/edgar/data/796343/000079634323000044/adbeex991q123.htm"
+    assert exhibit.url == ADOBE_FOLDER + "adbeex991q123.htm"
 
 
 def test_filing_index_document_urls_are_absolute() -> None:
     index = parse_filing_index(ADOBE_INDEX.read_bytes(), ADOBE_INDEX_URL)
 
-    assert all(doc.url.startswith("https://www.sec.gov/Archives/edgar/data/796343/") for doc in index.documents)
+    assert all(doc.url.startswith(ADOBE_FOLDER) for doc in index.documents)
     assert not any("/ix?doc=" in doc.url for doc in index.documents)
 
 
