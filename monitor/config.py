@@ -136,7 +136,8 @@ class Config(_Strict):
 
 def check_user_agent(value: str) -> str:
     """Raise ValueError unless ``value`` is in SEC's declared form."""
-    if "http" in value.lower() or "(" in value or ")" in value or not _USER_AGENT.match(value.strip()):
+    lowered = value.lower()
+    if "://" in lowered or "www." in lowered or "(" in value or ")" in value or not _USER_AGENT.match(value.strip()):
         raise ValueError(
             f"{value!r} is not in SEC's form 'Company Name admin@example.com' "
             "(a name, then a contact e-mail; no URL or parentheses)"

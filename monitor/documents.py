@@ -58,3 +58,31 @@ def content_hash(text: str) -> str:
     """Hash of the text with case and whitespace folded: same words, same hash."""
     folded = " ".join(text.lower().split())
     return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+_PROVENANCE_KEYS = ("URL:", "Retrieved-from:", "Corpus-date:", "Note:")
+
+
+def strip_provenance(data: bytes) -> bytes:
+    """Drop the ``URL: ...`` header block that bundled text excerpts start with.
+
+    The project's sample and fixture texts carry their provenance in a short
+    header; it is not part of the published text, so it must not change the
+    content hash (or the same release would be stored twice).
+    """
+    header, rest = _provenance_header(data)
+    return rest if header else data
+
+
+def provenance_url(data: bytes) -> str:
+    """The ``URL:`` of a provenance header, or "" when there is none."""
+    header, _ = _provenance_header(data)
+    return next((line.removeprefix("URL:").strip() for line in header if line.startswith("URL:")), "")
+
+
+def _provenance_header(data: bytes) -> tuple[list[str], bytes]:
+    head, sep, rest = data.replace(b"\r\n", b"\n").partition(b"\n\n")
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    if sep and lines and all(line.startswith(_PROVENANCE_KEYS) for line in lines):
+        return lines, rest
+    return [], data

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from monitor import store
 from monitor.config import Config, require_sec_contact
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.fetch import edgar, feeds
 from monitor.fetch.http import HttpClient
 from monitor.fetch.limiter import RateLimiter
@@ -104,9 +104,12 @@ def _guarded(rt: Runtime, source: str, url: str, work: Callable[[store.sqlite_ut
 
 def _failed(db: store.sqlite_utils.Database, source: str, url: str, exc: Exception) -> PollResult:
     where = getattr(exc, "url", "") or url
-    store.record_error(db, source, where, type(exc).__name__, str(exc))
-    store.record_poll(db, source, ok=False, error=str(exc))
     log.warning("%s: %s", source, exc)
+    try:
+        store.record_error(db, source, where, type(exc).__name__, str(exc))
+        store.record_poll(db, source, ok=False, error=str(exc))
+    except StoreError as store_exc:  # the store itself is failing: the log line above is all we can do
+        log.error("%s: could not record the failure: %s", source, store_exc)
     return PollResult(source, errors=[str(exc)])
 
 

@@ -11,6 +11,9 @@ JSON is stored once.
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,6 +21,7 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from monitor.documents import Document
+from monitor.errors import StoreError
 
 
 def utcnow() -> str:
@@ -26,19 +30,32 @@ def utcnow() -> str:
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
     """Open (creating if needed) the store with WAL and the schema in place."""
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite_utils.Database(path)
-    if str(path) != ":memory:":
-        db.enable_wal()
-    db.execute("PRAGMA busy_timeout = 30000")
-    db.execute("PRAGMA foreign_keys = ON")
+    try:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite_utils.Database(path)
+        if str(path) != ":memory:":
+            db.enable_wal()
+        db.execute("PRAGMA busy_timeout = 30000")
+        db.execute("PRAGMA foreign_keys = ON")
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"{path}: cannot open the store: {exc}") from exc
     ensure_schema(db)
     return db
 
 
+@contextmanager
+def transaction(db: sqlite_utils.Database, what: str) -> Iterator[None]:
+    """``db.atomic()`` whose SQLite failures become StoreError naming what was being written."""
+    try:
+        with db.atomic():
+            yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"{what}: {exc}") from exc
+
+
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    with db.atomic():
+    with transaction(db, "schema"):
         if "companies" not in db.table_names():
             db["companies"].create(
                 {"ticker": str, "cik": int, "name": str, "updated_at": str}, pk="ticker"
@@ -109,7 +126,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
 
 
 def upsert_company(db: sqlite_utils.Database, ticker: str, cik: int | None, name: str) -> None:
-    with db.atomic():
+    with transaction(db, "companies"):
         db["companies"].upsert(
             {"ticker": ticker, "cik": cik, "name": name, "updated_at": utcnow()}, pk="ticker"
         )
@@ -137,7 +154,7 @@ def save_documents(db: sqlite_utils.Database, docs: Iterable[Document], fetched_
     """
     fetched_at = fetched_at or utcnow()
     new_ids: list[int] = []
-    with db.atomic():
+    with transaction(db, "documents"):
         for doc in docs:
             if _document_id_for_key(db, doc.doc_key) is not None:
                 continue
@@ -227,7 +244,7 @@ def get_validators(db: sqlite_utils.Database, url: str) -> tuple[str, str]:
 
 
 def set_validators(db: sqlite_utils.Database, url: str, etag: str, last_modified: str, status: int) -> None:
-    with db.atomic():
+    with transaction(db, "fetch_state"):
         db["fetch_state"].upsert(
             {"url": url, "etag": etag, "last_modified": last_modified, "status": status, "fetched_at": utcnow()},
             pk="url",
@@ -238,7 +255,7 @@ def set_validators(db: sqlite_utils.Database, url: str, etag: str, last_modified
 
 
 def record_error(db: sqlite_utils.Database, source: str, url: str, error: str, cause: str) -> None:
-    with db.atomic():
+    with transaction(db, "fetch_errors"):
         db["fetch_errors"].insert(
             {"source": source, "url": url, "error": error, "cause": cause, "occurred_at": utcnow()}
         )
@@ -260,7 +277,7 @@ def record_poll(
 ) -> None:
     """Note one poll of a source: success resets the failure count, a cursor moves on."""
     now = utcnow()
-    with db.atomic():
+    with transaction(db, "sources"):
         current = db.execute(
             "select consecutive_failures, documents_added, cursor, last_success_at from sources where name = ?",
             [source],

@@ -71,12 +71,6 @@ def test_gbk_feed_declared_as_gb2312_decodes_its_titles() -> None:
     assert items_of("netnewswire_kc0011.rss")[0].title == "建国35周年纪念，华表，和平鸽"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: feedparser's ISO-8601 handler misreads pubDate '2020/1/10 14:33:00' as 2020-11-01T00:00 "
-    "and parse_feed stores that wrong date; a date it cannot read reliably should be '' (or read correctly)",
-)
 def test_non_rfc822_pubdate_is_read_correctly_or_left_empty() -> None:
     first = items_of("netnewswire_kc0011.rss")[0]  # <pubDate>2020/1/10 14:33:00</pubDate>
 
@@ -176,12 +170,6 @@ def test_check_link_accepts_links_on_the_same_site(link: str) -> None:
     check_link(FEED_URL, link)  # no RefusedURL
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: _site() takes the last two host labels, so under a two-label public suffix "
-    "(co.uk, com.au) every host is 'the same site' and off-site links are followed",
-)
 def test_check_link_refuses_another_site_under_a_two_label_public_suffix() -> None:
     try:
         check_link("https://www.company.co.uk/rss", "https://attacker.co.uk/release")

@@ -15,7 +15,7 @@ import pytest
 from monitor.errors import ParseError
 from monitor.fetch.feeds import parse_feed
 from monitor.fetch.html_text import body_to_text, html_to_text
-from monitor.fetch.replay import strip_provenance
+from monitor.documents import strip_provenance
 from tests.conftest import FIXTURES, SAMPLES
 
 MARA_8K = FIXTURES / "edgar" / "mara_8-K_2024-11-21_form8-k.htm"
@@ -96,12 +96,11 @@ def test_broken_html_still_yields_its_text() -> None:
     assert text.split("\n\n") == ["First para", "Second bold", "a | b", "tail"]
 
 
-def test_deeply_nested_html_does_not_raise_recursion_error() -> None:
+def test_deeply_nested_html_is_a_parse_error_not_a_recursion_error() -> None:
     deep = nested_page(50_000)
 
-    result = html_to_text(deep, "deep.htm")
-
-    assert result.text.startswith("before")
+    with pytest.raises(ParseError, match="nested deeper"):
+        html_to_text(deep, "deep.htm")
 
 
 def test_nesting_within_libxml2_depth_limit_keeps_all_text() -> None:
@@ -110,20 +109,11 @@ def test_nesting_within_libxml2_depth_limit_keeps_all_text() -> None:
     assert html_to_text(nested, "nested.htm").text == "before\n\ndeep\n\nafter"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: libxml2 stops at depth 2048 (ERR_RESOURCE_LIMIT) and html_to_text silently returns "
-    "the truncated text; it should raise ParseError (or at least keep what follows)",
-)
-def test_nesting_beyond_the_parser_limit_is_not_silently_truncated() -> None:
+def test_nesting_beyond_the_parser_limit_is_refused_not_silently_truncated() -> None:
     deep = nested_page(3000)
 
-    try:
-        text = html_to_text(deep, "deep.htm").text
-    except ParseError:
-        return  # refusing the document is an acceptable answer
-    assert "after" in text
+    with pytest.raises(ParseError, match="nested deeper"):
+        html_to_text(deep, "deep.htm")
 
 
 def test_script_and_style_content_is_removed() -> None:
@@ -161,12 +151,6 @@ def test_html_with_a_declared_charset_keeps_non_ascii_characters() -> None:
     assert html_to_text(html.encode("utf-8"), "page.htm").text == "MARA’s “wind farm” — café"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: html_to_text encodes a str to UTF-8 bytes and lets libxml2 guess the charset "
-    "(latin-1), so every feed body with non-ASCII text becomes mojibake ('We’d' -> 'Weâ\\x80\\x99d')",
-)
 def test_html_given_as_str_keeps_non_ascii_characters() -> None:
     first = parse_feed(QEMU_FEED.read_bytes(), "https://www.qemu.org/feed.xml").items[0]
     assert "We’d like" in first.body_html
@@ -174,11 +158,6 @@ def test_html_given_as_str_keeps_non_ascii_characters() -> None:
     assert html_to_text(first.body_html, first.link).text.startswith("We’d like to announce")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: UTF-8 HTML bytes without a charset declaration are decoded as latin-1 by libxml2",
-)
 def test_utf8_html_bytes_without_a_charset_declaration_decode_as_utf8() -> None:
     page = "<html><body><p>MARA’s “wind farm” — café</p></body></html>".encode("utf-8")
 

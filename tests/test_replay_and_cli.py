@@ -17,7 +17,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from monitor.cli import app
-from monitor.fetch.replay import strip_provenance
+from monitor.documents import strip_provenance
 from tests.conftest import FIXTURES, ROOT, SAMPLES
 
 REPO_CONFIG = ROOT / "config.toml"
@@ -128,12 +128,6 @@ def test_ingesting_the_same_file_twice_says_already_stored(db_path: Path) -> Non
     assert len(documents_json(db_path)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: ingest_file does not strip the 'URL:/Retrieved-from:' provenance header that "
-    "replay strips, so a bundled release the replay already stored is stored a second time",
-)
 def test_ingesting_a_release_the_replay_already_stored_says_already_stored(db_path: Path) -> None:
     monitor(db_path, "run", "--once", "--offline")
 

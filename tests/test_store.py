@@ -18,7 +18,7 @@ from monitor import store
 from monitor.documents import Document
 from monitor.errors import StoreError
 from monitor.fetch.html_text import body_to_text
-from monitor.fetch.replay import strip_provenance
+from monitor.documents import strip_provenance
 from tests.conftest import FIXTURES, SAMPLES
 
 RELEASES = SAMPLES / "wire" / "releases"
@@ -221,12 +221,6 @@ def test_store_is_usable_after_a_refused_batch(db: sqlite_utils.Database) -> Non
     assert len(store.save_documents(db, [mara_8k()])) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sqlite3.OperationalError,
-    reason="BUG: store never converts sqlite3 errors to StoreError (errors.py promises it), so the CLI, "
-    "which catches MonitorError, prints a traceback instead of one line and exit code 2",
-)
 def test_a_write_the_database_refuses_raises_store_error(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA query_only = ON")  # every write is now refused by SQLite
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from monitor.fetch.http import HttpClient
 
 log = logging.getLogger(__name__)
 
+_SLASHED = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 # A feed body shorter than this is a teaser: the release itself is on the linked page.
 MIN_FEED_BODY_CHARS = 600
 
@@ -70,10 +72,14 @@ def _item(entry: Any, source: str) -> FeedItem:
     if link and not urlsplit(link).scheme:
         link = urljoin(source, link)  # relative links are resolved; absolute ones are kept as given
     title = " ".join(entry.get("title", "").split())
-    published = _iso(entry.get("published_parsed") or entry.get("updated_parsed"))
+    published = _slashed_date(entry.get("published", "")) or _iso(entry.get("published_parsed")
+                                                                   or entry.get("updated_parsed"))
     contents = entry.get("content") or []
     body = max((c.get("value", "") for c in contents), key=len, default="") or entry.get("summary", "")
-    guid = entry.get("id", "").strip() or link
+    guid = entry.get("id", "").strip()
+    if guid.startswith("/"):
+        guid = urljoin(source, guid)  # a relative Atom id is unique only within its feed
+    guid = guid or link
     if not guid:
         guid = "sha256:" + hashlib.sha256(f"{title}|{published}|{body}".encode()).hexdigest()
     return FeedItem(guid=guid, link=link, title=title, published=published, body_html=body)
@@ -83,6 +89,17 @@ def _iso(parsed_time: Any) -> str:
     if not parsed_time:
         return ""
     return datetime.fromtimestamp(calendar.timegm(parsed_time), UTC).isoformat(timespec="seconds")
+
+
+def _slashed_date(value: str) -> str:
+    """'2020/1/10 14:33:00', a form some real feeds use, which feedparser misreads as 2020-11-01."""
+    match = _SLASHED.match(value.strip())
+    if not match:
+        return ""
+    try:
+        return datetime(*(int(part or 0) for part in match.groups())).isoformat(timespec="seconds")
+    except ValueError:
+        return ""
 
 
 def feed_source_name(ticker: str, url: str) -> str:
@@ -145,15 +162,28 @@ def release_document(client: HttpClient, ticker: str, feed_url: str, item: FeedI
 
 
 def check_link(feed_url: str, link: str) -> None:
-    """Refuse links that are not http(s) or that leave the feed's site."""
+    """Refuse links that are not http(s) or that leave the feed's site.
+
+    The site is the feed's host without a leading www./ir./investors./news./feeds.
+    label; a link must be on that host or below it. Without a public-suffix list
+    this is deliberately strict: ir.company.com may link to www.company.com, but
+    company.co.uk may not link to attacker.co.uk.
+    """
     parts = urlsplit(link)
     if parts.scheme not in ("http", "https"):
         raise RefusedURL(link, f"feed link scheme {parts.scheme or '(none)'!r} is not http(s)")
-    if _site(parts.hostname or "") != _site(urlsplit(feed_url).hostname or ""):
-        raise RefusedURL(link, f"feed link leaves the feed's site {urlsplit(feed_url).hostname}")
+    site = _site(urlsplit(feed_url).hostname or "")
+    host = (parts.hostname or "").lower().rstrip(".")
+    if host != site and not host.endswith("." + site):
+        raise RefusedURL(link, f"feed link leaves the feed's site {site}")
+
+
+_SERVICE_LABELS = ("www.", "ir.", "investors.", "investor.", "news.", "feeds.", "rss.", "press.")
 
 
 def _site(host: str) -> str:
-    """The last two labels of a host name (ir.mara.com → mara.com); IPs as they are."""
-    labels = host.lower().rstrip(".").split(".")
-    return host if host.replace(".", "").isdigit() else ".".join(labels[-2:])
+    host = host.lower().rstrip(".")
+    for label in _SERVICE_LABELS:
+        if host.startswith(label) and host.count(".") >= 2:
+            return host[len(label):]
+    return host

@@ -30,6 +30,7 @@ _CELL = {"td", "th"}
 _HIDDEN = re.compile(r"display\s*:\s*none", re.I)
 _ITEM_HEADING = re.compile(r"^\s*item\s*(\d{1,2}\.\d{2})\b", re.I)
 _WHITESPACE = re.compile(r"\s+")
+_DECLARED_CHARSET = re.compile(rb"<meta[^>]+charset|<\?xml[^>]+encoding", re.I)
 _READABLE = re.compile(r"[^\W\d_]{2,}")  # at least one word of two letters
 
 
@@ -43,13 +44,18 @@ class HtmlText:
 def html_to_text(data: bytes | str, source: str = "html") -> HtmlText:
     """Parse an HTML/XHTML body and return its readable text, title and item codes."""
     if isinstance(data, str):
-        data = data.encode("utf-8")
+        data, encoding = data.encode("utf-8"), "utf-8"
+    else:
+        encoding = _encoding_of(data)
     if not data.strip():
         raise ParseError(source, "empty HTML body")
+    parser = _parser(encoding)
     try:
-        root = lxml.html.document_fromstring(data, parser=_parser())
+        root = lxml.html.document_fromstring(data, parser=parser)
     except (lxml.etree.ParserError, ValueError) as exc:
         raise ParseError(source, f"unparseable HTML: {exc}") from exc
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        raise ParseError(source, "HTML nested deeper than the parser's limit (2048); refused rather than truncated")
     title = " ".join((root.findtext(".//title") or "").split())
     text = normalise_text(_walk(root))
     text, items = _mark_item_headings(text)
@@ -58,9 +64,24 @@ def html_to_text(data: bytes | str, source: str = "html") -> HtmlText:
     return HtmlText(text=text, title=title, items=items)
 
 
-def _parser() -> lxml.html.HTMLParser:
+def _encoding_of(data: bytes) -> str | None:
+    """None when the document declares its charset (libxml2 honours it), else UTF-8 if valid, else cp1252.
+
+    Without a declaration libxml2 assumes Latin-1, which turns every UTF-8 curly quote into mojibake.
+    """
+    if _DECLARED_CHARSET.search(data[:4096]):
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _parser(encoding: str | None) -> lxml.html.HTMLParser:
     # huge_tree: real 10-Ks exceed libxml2's default limits; no_network: never fetch DTDs.
-    return lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True, no_network=True)
+    return lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True, no_network=True,
+                                encoding=encoding)
 
 
 def _walk(root: lxml.html.HtmlElement) -> str:

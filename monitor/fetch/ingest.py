@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlite_utils
 
 from monitor import store
-from monitor.documents import Document, content_hash
+from monitor.documents import Document, content_hash, provenance_url, strip_provenance
 from monitor.fetch.html_text import body_to_text
 
 
@@ -34,7 +34,9 @@ def ingest_file(
     published: str = "",
     form: str = "",
 ) -> IngestResult:
-    data = path.read_bytes()
+    raw = path.read_bytes()
+    data = strip_provenance(raw)
+    url = url or provenance_url(raw)
     content_type = "text/html" if path.suffix.lower() in (".htm", ".html", ".xhtml") else ""
     body = body_to_text(data, content_type, str(path))
     document = Document(

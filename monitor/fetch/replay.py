@@ -16,13 +16,12 @@ import sqlite_utils
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from monitor import store
-from monitor.documents import Document
+from monitor.documents import Document, strip_provenance
 from monitor.errors import ConfigError, MonitorError, ParseError
 from monitor.fetch.result import PollResult
 from monitor.fetch.html_text import body_to_text
 
 REPLAY_SOURCE = "replay"
-_PROVENANCE_KEYS = ("URL:", "Retrieved-from:", "Corpus-date:", "Note:")
 
 
 class Sample(BaseModel):
@@ -71,15 +70,6 @@ def sample_document(samples_dir: Path, sample: Sample) -> Document:
         published_at=sample.published,
         via=REPLAY_SOURCE,
     )
-
-
-def strip_provenance(data: bytes) -> bytes:
-    """Drop the ``URL: ...`` header block that bundled text excerpts start with."""
-    head, sep, rest = data.partition(b"\n\n")
-    lines = head.decode("utf-8", errors="replace").splitlines()
-    if sep and lines and all(line.startswith(_PROVENANCE_KEYS) for line in lines):
-        return rest
-    return data
 
 
 def _first_line(text: str) -> str:
