@@ -18,7 +18,7 @@ from monitor.fetch.html_text import body_to_text, html_to_text
 from monitor.documents import strip_provenance
 from tests.conftest import FIXTURES, SAMPLES
 
-MARA_8K = FIXTURES / "edgar" / "mara_8-K_2024-11-21_form8-k.htm"
+MARA_8K = SAMPLES / "edgar" / "filings" / "mara_8-K_2024-11-21_form8-k.htm"
 ADOBE_8K = FIXTURES / "edgar" / "0000796343-23-000044" / "adbe-20230315.htm"
 QEMU_FEED = FIXTURES / "feeds" / "netnewswire_qemu.atom"
 MARA_RELEASE = SAMPLES / "wire" / "releases" / "MARA_2024-12-03_acquires-wind-farm-hansford-county.txt"

@@ -207,6 +207,6 @@ def test_strip_provenance_keeps_the_whole_body() -> None:
 
 
 def test_strip_provenance_leaves_a_file_without_header_unchanged() -> None:
-    filing = (FIXTURES / "edgar" / "mara_8-K_2024-11-21_form8-k.htm").read_bytes()
+    filing = (SAMPLES / "edgar" / "filings" / "mara_8-K_2024-11-21_form8-k.htm").read_bytes()
 
     assert strip_provenance(filing) == filing

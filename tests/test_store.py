@@ -22,7 +22,7 @@ from monitor.documents import strip_provenance
 from tests.conftest import FIXTURES, SAMPLES
 
 RELEASES = SAMPLES / "wire" / "releases"
-MARA_8K = FIXTURES / "edgar" / "mara_8-K_2024-11-21_form8-k.htm"
+MARA_8K = SAMPLES / "edgar" / "filings" / "mara_8-K_2024-11-21_form8-k.htm"
 MARA_8K_URL = "https://www.sec.gov/Archives/edgar/data/1507605/000149315224047078/form8-k.htm"
 WIND_FARM = RELEASES / "MARA_2024-12-03_acquires-wind-farm-hansford-county.txt"
 WIND_FARM_URL = (
