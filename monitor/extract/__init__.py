@@ -1,0 +1,1 @@
+"""Extract stage: documents → sentences → disclosures (GUIDE schema), driven by ``rules/``."""
