@@ -3,12 +3,14 @@
 Rules come from ``rules/`` (see monitor.extract.rules); this module only says
 how they combine:
 
-- a type is present when one of its strong cues matches, or two different weak
-  ones do, and none of its vetoes matches;
-- commitment is binding when a binding cue matches (the GUIDE labels a mixed
+- a type is present when one of its strong cues matches, or enough different
+  weak ones do, and none of its vetoes matches; a type yields to the types it
+  is ``excluded_by`` (the MW of a signed lease are compute, not power);
+- commitment is soft when a soft override matches ("If exercised, ..."), else
+  binding when a binding cue matches (the GUIDE labels a mixed
   sentence by its binding part), soft when only soft cues match, else the
   type's default;
-- direction takes the first of negative, positive, neutral cues that matches;
+- direction takes the first direction, in the type's order, whose cues match;
   a table row of percentage changes gives the trend's sign; else the default
   for the commitment;
 - fields are read only from the sentence, skipping figures of earlier deals.
@@ -49,10 +51,10 @@ class Reading:
 def read_sentence(sentence: str, rules: Rules) -> list[Reading]:
     if any_match(rules.boilerplate, sentence):
         return []
+    found = [t for t in TYPES if _has_type(sentence, t, rules)]
+    found = [t for t in found if not any(other in found for other in rules.types[t].excluded_by)]
     readings = []
-    for type_ in TYPES:
-        if not _has_type(sentence, type_, rules):
-            continue
+    for type_ in found:
         commitment = _commitment(sentence, type_, rules)
         readings.append(
             Reading(type_, commitment, _direction(sentence, type_, commitment, rules), _fields(sentence, type_, rules))
@@ -66,10 +68,12 @@ def _has_type(sentence: str, type_: str, rules: Rules) -> bool:
         return False
     if any_match(rule.strong, sentence):
         return True
-    return sum(1 for pattern in rule.weak if pattern.search(sentence)) >= 2
+    return bool(rule.weak) and sum(1 for pattern in rule.weak if pattern.search(sentence)) >= rule.min_weak
 
 
 def _commitment(sentence: str, type_: str, rules: Rules) -> str:
+    if any_match(rules.soft_override, sentence):
+        return "soft"
     if any_match(rules.binding["all"] + rules.binding[type_], sentence):
         return "binding"
     if any_match(rules.soft["all"] + rules.soft[type_], sentence):
@@ -79,7 +83,7 @@ def _commitment(sentence: str, type_: str, rules: Rules) -> str:
 
 def _direction(sentence: str, type_: str, commitment: str, rules: Rules) -> str:
     rule = rules.direction[type_]
-    for direction, patterns in (("negative", rule.negative), ("positive", rule.positive), ("neutral", rule.neutral)):
+    for direction, patterns in rule.cues:
         if any_match(patterns, sentence):
             return direction
     trend = _percent_trend(sentence)

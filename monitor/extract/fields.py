@@ -18,7 +18,9 @@ _NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?"
 _MONEY = re.compile(
     r"(?:US\s?)?\$\s?" + _NUMBER + r"(?:\s?(billion|million|thousand|bn|mm|b|m|k)\b)?", re.IGNORECASE
 )
-_POWER = re.compile(_NUMBER + r"\s?-?\s?(gigawatts?|megawatts?|gw|mw)(?!h)\b", re.IGNORECASE)
+_POWER = re.compile(
+    _NUMBER + r"(?:\s(?:incremental|additional|net|gross))?\s?-?\s?(gigawatts?|megawatts?|gw|mw)(?!h)\b", re.IGNORECASE
+)
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
           "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30}
 _TERM = re.compile(r"\b(\d{1,2}(?:\.\d)?|" + "|".join(_WORDS) + r")[\s-](year|month)s?\b(?!\s+(?:old|ago))",

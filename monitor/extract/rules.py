@@ -27,15 +27,15 @@ Patterns = tuple[re.Pattern[str], ...]
 @dataclass(frozen=True)
 class TypeRule:
     strong: Patterns  # one match is enough
-    weak: Patterns  # two different matches are enough
+    weak: Patterns  # `min_weak` different matches are enough
     veto: Patterns  # any match rules the type out
+    min_weak: int
+    excluded_by: tuple[str, ...]  # types that, when found, take the sentence's figures instead
 
 
 @dataclass(frozen=True)
 class DirectionRule:
-    negative: Patterns
-    positive: Patterns
-    neutral: Patterns
+    cues: tuple[tuple[str, Patterns], ...]  # (direction, cues) in the order they are tried
     default_binding: str
     default_soft: str
 
@@ -45,6 +45,7 @@ class Rules:
     version: str
     boilerplate: Patterns
     types: dict[str, TypeRule]
+    soft_override: Patterns  # soft even when a binding cue matches ("If exercised, ... would")
     soft: dict[str, Patterns]  # per type, "all" applying to every type
     binding: dict[str, Patterns]
     default_commitment: dict[str, str]
@@ -74,8 +75,8 @@ def load_rules(rules_dir: Path) -> Rules:
     return Rules(
         version=digest.hexdigest()[:16],
         boilerplate=loader.patterns("boilerplate.toml", "sentence"),
-        types={t: TypeRule(*(loader.patterns("types.toml", f"{t}.{k}") for k in ("strong", "weak", "veto")))
-               for t in TYPES},
+        types={t: loader.type_rule(t) for t in TYPES},
+        soft_override=loader.patterns("commitment.toml", "soft_override"),
         soft={k: loader.patterns("commitment.toml", f"soft.{k}") for k in ("all",) + TYPES},
         binding={k: loader.patterns("commitment.toml", f"binding.{k}") for k in ("all",) + TYPES},
         default_commitment={t: loader.choice("commitment.toml", f"default.{t}", ("binding", "soft")) for t in TYPES},
@@ -84,7 +85,7 @@ def load_rules(rules_dir: Path) -> Rules:
         stale=loader.patterns("fields.toml", "stale"),
         not_a_field=loader.patterns("fields.toml", "not_a_field"),
         counterparties=tuple(sorted(loader.get("entities.toml", "counterparties"), key=len, reverse=True)),
-        counterparty_patterns=loader.patterns("entities.toml", "patterns"),
+        counterparty_patterns=loader.patterns("entities.toml", "patterns", case_sensitive=True),
         not_counterparties=frozenset(n.lower() for n in loader.get("entities.toml", "not_counterparties")),
     )
 
@@ -102,14 +103,14 @@ class _Loader:
             node = node[part]
         return node
 
-    def patterns(self, file: str, key: str) -> Patterns:
+    def patterns(self, file: str, key: str, case_sensitive: bool = False) -> Patterns:
         values = self.get(file, key)
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ConfigError(f"{self.rules_dir / file}: {key}: must be a list of regular expressions")
         compiled = []
         for i, value in enumerate(values):
             try:
-                compiled.append(re.compile(value, re.IGNORECASE))
+                compiled.append(re.compile(value, 0 if case_sensitive else re.IGNORECASE))
             except re.error as exc:
                 raise ConfigError(f"{self.rules_dir / file}: {key}[{i}]: bad pattern {value!r}: {exc}") from exc
         return tuple(compiled)
@@ -120,12 +121,28 @@ class _Loader:
             raise ConfigError(f"{self.rules_dir / file}: {key}: {value!r} is not one of {allowed}")
         return str(value)
 
+    def type_rule(self, type_: str) -> TypeRule:
+        table = self.get("types.toml", type_)
+        excluded_by = tuple(table.get("excluded_by", []))
+        for other in excluded_by:
+            if other not in TYPES:
+                raise ConfigError(f"{self.rules_dir / 'types.toml'}: {type_}.excluded_by: unknown type {other!r}")
+        return TypeRule(
+            strong=self.patterns("types.toml", f"{type_}.strong"),
+            weak=self.patterns("types.toml", f"{type_}.weak"),
+            veto=self.patterns("types.toml", f"{type_}.veto"),
+            min_weak=int(table.get("min_weak", 2)),
+            excluded_by=excluded_by,
+        )
+
     def direction(self, type_: str) -> DirectionRule:
         directions = ("positive", "negative", "neutral")
+        table = self.get("direction.toml", type_)
+        order = table.get("order", ["negative", "positive", "neutral"])
+        if sorted(order) != sorted(directions):
+            raise ConfigError(f"{self.rules_dir / 'direction.toml'}: {type_}.order: must list {directions}")
         return DirectionRule(
-            negative=self.patterns("direction.toml", f"{type_}.negative"),
-            positive=self.patterns("direction.toml", f"{type_}.positive"),
-            neutral=self.patterns("direction.toml", f"{type_}.neutral"),
+            cues=tuple((d, self.patterns("direction.toml", f"{type_}.{d}")) for d in order),
             default_binding=self.choice("direction.toml", f"{type_}.default_binding", directions),
             default_soft=self.choice("direction.toml", f"{type_}.default_soft", directions),
         )
