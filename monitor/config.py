@@ -33,6 +33,7 @@ class MonitorSettings(_Strict):
     db: Path = Path("data/monitor.db")
     network: Literal["auto", "online", "offline"] = "auto"
     samples_dir: Path = Path("data/samples")
+    rules_dir: Path = Path("rules")
     log_format: Literal["text", "json"] = "text"
 
 
@@ -79,6 +80,7 @@ class ScheduleSettings(_Strict):
     feeds_poll_minutes: float = Field(15.0, gt=0)
     reconcile_hours: float = Field(6.0, gt=0)
     tickers_refresh_hours: float = Field(24.0, gt=0)
+    extract_minutes: float = Field(1.0, gt=0)
 
 
 class SecretsSettings(_Strict):

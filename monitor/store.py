@@ -6,6 +6,16 @@ simply fetches again what is missing. Documents are unique by ``doc_key``
 (source + accession/file or feed GUID) and, per company, by content hash, so a
 filing seen through the latest-filings feed and again through the submissions
 JSON is stored once.
+
+Extraction results live in ``disclosures`` (one row per disclosure, with the
+document's ticker, URL and date copied in for plain queries) and
+``extractions`` (one row per extracted document: the rules version that
+produced its disclosures, how many, or the error). A document's disclosures
+and its ``extractions`` row are replaced together in one transaction, so they
+always come from the same rules version. The numeric columns ``mw``, ``usd``
+and ``term_years`` are declared without a type, so SQLite keeps each value as
+given: a number, or the string ``"withheld"`` for a value redacted as ``[***]``
+in an exhibit (never NULL, never a number).
 """
 
 from __future__ import annotations
@@ -120,6 +130,41 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
                 },
                 pk="name",
             )
+        if "disclosures" not in db.table_names():
+            # Raw DDL: mw, usd and term_years have no declared type (no affinity), so a number stays a
+            # number and a redaction stays the string "withheld".
+            db.execute(
+                """
+                create table disclosures (
+                    id integer primary key,
+                    document_id integer not null references documents(id),
+                    ticker text not null,
+                    type text not null,
+                    commitment text,
+                    direction text,
+                    counterparty text,
+                    mw,
+                    usd,
+                    term_years,
+                    sentence text not null,
+                    "start" integer,
+                    "end" integer,
+                    url text,
+                    published_at text,
+                    rules_version text not null,
+                    extracted_at text not null
+                )
+                """
+            )
+            db["disclosures"].create_index(["document_id"])
+            db["disclosures"].create_index(["ticker", "type"])
+        if "extractions" not in db.table_names():
+            db["extractions"].create(
+                {"document_id": int, "rules_version": str, "disclosures": int, "extracted_at": str, "error": str},
+                pk="document_id",
+                not_null={"rules_version", "extracted_at"},
+                foreign_keys=[("document_id", "documents", "id")],
+            )
 
 
 # --- companies -----------------------------------------------------------
@@ -233,6 +278,99 @@ def list_documents(db: sqlite_utils.Database, ticker: str | None = None, with_te
     where, params = ("where ticker = ?", [ticker.upper()]) if ticker else ("", [])
     sql = f"select {columns} from documents {where} order by published_at, id"
     return [dict(row) for row in db.query(sql, params)]
+
+
+# --- extraction: disclosures and the extractions ledger ----------------------------
+
+DISCLOSURE_FIELDS = (
+    "type", "commitment", "direction", "counterparty", "mw", "usd", "term_years", "sentence", "start", "end",
+)
+DISCLOSURE_COLUMNS = (
+    "id", "document_id", "ticker", *DISCLOSURE_FIELDS, "url", "published_at", "rules_version", "extracted_at",
+)
+
+
+def _columns(names: Iterable[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def documents_to_extract(db: sqlite_utils.Database, rules_version: str | None, limit: int | None = None) -> list[int]:
+    """Ids of the documents never extracted or extracted with other rules (all of them when version is None)."""
+    if rules_version is None:
+        sql, params = "select id from documents order by id limit ?", [-1 if limit is None else limit]
+    else:
+        sql = (
+            "select d.id from documents d left join extractions e on e.document_id = d.id "
+            "where e.document_id is null or e.rules_version is not ? order by d.id limit ?"
+        )
+        params = [rules_version, -1 if limit is None else limit]
+    return [row[0] for row in db.execute(sql, params)]
+
+
+def document_text(db: sqlite_utils.Database, document_id: int) -> str | None:
+    row = db.execute("select text from documents where id = ?", [document_id]).fetchone()
+    return row[0] if row else None
+
+
+def save_extraction(
+    db: sqlite_utils.Database,
+    document_id: int,
+    rules_version: str,
+    disclosures: Iterable[dict[str, Any]],
+    error: str = "",
+    extracted_at: str | None = None,
+) -> int:
+    """Replace a document's disclosures and its ``extractions`` row in one transaction; return how many.
+
+    ``disclosures`` are plain dicts with the keys of DISCLOSURE_FIELDS (missing ones are NULL).
+    Numeric values are stored as given, so ``"withheld"`` stays ``"withheld"``. If any write fails,
+    nothing of this call is kept: the document keeps its previous disclosures and ledger row.
+    """
+    extracted_at = extracted_at or utcnow()
+    insert = (
+        f"insert into disclosures ({_columns(DISCLOSURE_COLUMNS[1:])}) "
+        f"values ({', '.join('?' for _ in DISCLOSURE_COLUMNS[1:])})"
+    )
+    count = 0
+    with transaction(db, f"disclosures of document {document_id}"):
+        document = db.execute(
+            "select ticker, url, published_at from documents where id = ?", [document_id]
+        ).fetchone()
+        if document is None:
+            raise StoreError(f"disclosures of document {document_id}: no such document")
+        ticker, url, published_at = document
+        db.execute("delete from disclosures where document_id = ?", [document_id])
+        for disclosure in disclosures:
+            values = [disclosure.get(name) for name in DISCLOSURE_FIELDS]
+            db.execute(insert, [document_id, ticker, *values, url, published_at, rules_version, extracted_at])
+            count += 1
+        db.execute(
+            "insert into extractions (document_id, rules_version, disclosures, extracted_at, error) "
+            "values (?, ?, ?, ?, ?) on conflict (document_id) do update set rules_version = excluded.rules_version, "
+            "disclosures = excluded.disclosures, extracted_at = excluded.extracted_at, error = excluded.error",
+            [document_id, rules_version, count, extracted_at, error],
+        )
+    return count
+
+
+def list_disclosures(
+    db: sqlite_utils.Database, ticker: str | None = None, document_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Stored disclosures, oldest document first, in text order within a document."""
+    conditions, params = [], []
+    if ticker:
+        conditions.append("ticker = ?")
+        params.append(ticker.upper())
+    if document_id is not None:
+        conditions.append("document_id = ?")
+        params.append(document_id)
+    where = f"where {' and '.join(conditions)}" if conditions else ""
+    sql = f'select {_columns(DISCLOSURE_COLUMNS)} from disclosures {where} order by published_at, document_id, "start", id'
+    return [dict(row) for row in db.query(sql, params)]
+
+
+def list_extractions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [dict(row) for row in db.query("select * from extractions order by document_id")]
 
 
 # --- fetch state (conditional GET) --------------------------------------------

@@ -72,7 +72,7 @@ def _has_type(sentence: str, type_: str, rules: Rules) -> bool:
 
 
 def _commitment(sentence: str, type_: str, rules: Rules) -> str:
-    if any_match(rules.soft_override, sentence):
+    if any_match(rules.soft_override["all"] + rules.soft_override[type_], sentence):
         return "soft"
     if any_match(rules.binding["all"] + rules.binding[type_], sentence):
         return "binding"

@@ -45,7 +45,7 @@ class Rules:
     version: str
     boilerplate: Patterns
     types: dict[str, TypeRule]
-    soft_override: Patterns  # soft even when a binding cue matches ("If exercised, ... would")
+    soft_override: dict[str, Patterns]  # soft even when a binding cue matches ("If exercised, ... would")
     soft: dict[str, Patterns]  # per type, "all" applying to every type
     binding: dict[str, Patterns]
     default_commitment: dict[str, str]
@@ -76,7 +76,7 @@ def load_rules(rules_dir: Path) -> Rules:
         version=digest.hexdigest()[:16],
         boilerplate=loader.patterns("boilerplate.toml", "sentence"),
         types={t: loader.type_rule(t) for t in TYPES},
-        soft_override=loader.patterns("commitment.toml", "soft_override"),
+        soft_override={k: loader.patterns("commitment.toml", f"soft_override.{k}") for k in ("all",) + TYPES},
         soft={k: loader.patterns("commitment.toml", f"soft.{k}") for k in ("all",) + TYPES},
         binding={k: loader.patterns("commitment.toml", f"binding.{k}") for k in ("all",) + TYPES},
         default_commitment={t: loader.choice("commitment.toml", f"default.{t}", ("binding", "soft")) for t in TYPES},
