@@ -6,6 +6,7 @@ how they combine:
 - a type is present when one of its strong cues matches, or enough different
   weak ones do, and none of its vetoes matches; a type yields to the types it
   is ``excluded_by`` (the MW of a signed lease are compute, not power);
+- a negated commitment ("did not enter into", "terminated") is soft and negative;
 - commitment is soft when a soft override matches ("If exercised, ..."), else
   binding when a binding cue matches (the GUIDE labels a mixed
   sentence by its binding part), soft when only soft cues match, else the
@@ -72,7 +73,7 @@ def _has_type(sentence: str, type_: str, rules: Rules) -> bool:
 
 
 def _commitment(sentence: str, type_: str, rules: Rules) -> str:
-    if any_match(rules.soft_override["all"] + rules.soft_override[type_], sentence):
+    if any_match(rules.negation + rules.soft_override["all"] + rules.soft_override[type_], sentence):
         return "soft"
     if any_match(rules.binding["all"] + rules.binding[type_], sentence):
         return "binding"
@@ -82,6 +83,8 @@ def _commitment(sentence: str, type_: str, rules: Rules) -> str:
 
 
 def _direction(sentence: str, type_: str, commitment: str, rules: Rules) -> str:
+    if any_match(rules.negation, sentence):
+        return "negative"
     rule = rules.direction[type_]
     for direction, patterns in rule.cues:
         if any_match(patterns, sentence):

@@ -46,6 +46,7 @@ class Rules:
     boilerplate: Patterns
     types: dict[str, TypeRule]
     soft_override: dict[str, Patterns]  # soft even when a binding cue matches ("If exercised, ... would")
+    negation: Patterns  # "did not enter into": no contract, and a step back
     soft: dict[str, Patterns]  # per type, "all" applying to every type
     binding: dict[str, Patterns]
     default_commitment: dict[str, str]
@@ -77,6 +78,7 @@ def load_rules(rules_dir: Path) -> Rules:
         boilerplate=loader.patterns("boilerplate.toml", "sentence"),
         types={t: loader.type_rule(t) for t in TYPES},
         soft_override={k: loader.patterns("commitment.toml", f"soft_override.{k}") for k in ("all",) + TYPES},
+        negation=loader.patterns("commitment.toml", "negation"),
         soft={k: loader.patterns("commitment.toml", f"soft.{k}") for k in ("all",) + TYPES},
         binding={k: loader.patterns("commitment.toml", f"binding.{k}") for k in ("all",) + TYPES},
         default_commitment={t: loader.choice("commitment.toml", f"default.{t}", ("binding", "soft")) for t in TYPES},

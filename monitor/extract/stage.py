@@ -253,10 +253,11 @@ def extract_jsonl(
             continue
         try:
             disclosures = [d.to_guide() for d in extractor.extract(normalise_text(text))]
+            line = json.dumps({"id": record_id, "disclosures": disclosures})
         except Exception as exc:  # the extractor failed on this text: report it, go on with the others
             _fail(sink, result, on_error, number, record_id, f"line {number}: extraction failed: {_describe(exc)}")
             continue
-        sink.write(json.dumps({"id": record_id, "disclosures": disclosures}) + "\n")
+        sink.write(line + "\n")
         result.disclosures += len(disclosures)
     return result
 
@@ -268,6 +269,8 @@ def _parse_record(raw: bytes) -> tuple[Any, str]:
         raise ValueError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise ValueError("not a record: JSON nested too deeply") from None
     if not isinstance(record, dict):
         raise ValueError(f"not a JSON object with id and text, but a JSON {type(record).__name__}")
     missing = [key for key in ("id", "text") if key not in record]
@@ -282,7 +285,7 @@ def _id_of(raw: bytes) -> Any:
     """The id of a record that is valid JSON but not a valid record, so its output line can carry it."""
     try:
         record = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return record.get("id") if isinstance(record, dict) else None
 
