@@ -29,7 +29,7 @@ from monitor.extract.rules import Rules, any_match
 
 FIELDS_BY_TYPE = {
     "contracted_compute": ("counterparty", "mw", "usd", "term_years"),
-    "power": ("counterparty", "mw", "usd"),
+    "power": ("counterparty", "mw", "usd", "term_years"),
     "partnership": ("counterparty", "usd"),
     "financing": ("counterparty", "usd"),
     "mining": ("usd",),

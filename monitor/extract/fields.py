@@ -19,7 +19,7 @@ _MONEY = re.compile(
     r"(?:US\s?)?\$\s?" + _NUMBER + r"(?:\s?(billion|million|thousand|bn|mm|b|m|k)\b)?", re.IGNORECASE
 )
 _POWER = re.compile(
-    _NUMBER + r"(?:\s(?:incremental|additional|net|gross))?\s?-?\s?(gigawatts?|megawatts?|gw|mw)(?!h)\b", re.IGNORECASE
+    _NUMBER + r"(?:\s(?:incremental|additional|net|gross))?\s?-?\s?(gigawatts?|megawatts?|gws?|mws?)(?!h)\b", re.IGNORECASE
 )
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
           "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30}

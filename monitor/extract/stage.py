@@ -89,6 +89,21 @@ def disclosure_row(disclosure: Disclosure) -> dict[str, Any]:
     }
 
 
+def passage_disclosures(extractor: ExtractorLike, text: str) -> list[Disclosure]:
+    """A passage's disclosures as the GUIDE counts them: at most one per type.
+
+    The extractor's own ``extract_passage`` when it has one (the scorer's unit), else the first
+    disclosure of each type in text order, which is what the acceptance scorer keeps anyway.
+    """
+    per_passage = getattr(extractor, "extract_passage", None)
+    if callable(per_passage):
+        return list(per_passage(text))
+    first: dict[str, Disclosure] = {}
+    for disclosure in extractor.extract(text):
+        first.setdefault(disclosure.type, disclosure)
+    return list(first.values())
+
+
 def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, MonitorError) else f"{type(exc).__name__}: {exc}"
 
@@ -239,7 +254,8 @@ def extract_jsonl(
     a line that is not a JSON object with an ``id`` and a string ``text``, or whose extraction
     fails, is reported through ``on_error(line_number, message)`` and still gets an output line,
     ``{"id": <id or null>, "disclosures": [], "error": message}``, so output lines match input
-    records one to one. Texts are normalised as stored documents are (``normalise_text``).
+    records one to one. Each text is a passage (``passage_disclosures``: at most one disclosure per
+    type, the GUIDE's rule) and is normalised as stored documents are (``normalise_text``).
     """
     result = JsonlResult()
     for number, raw in enumerate(source, start=1):
@@ -252,7 +268,7 @@ def extract_jsonl(
             _fail(sink, result, on_error, number, _id_of(raw), f"line {number}: {exc}")
             continue
         try:
-            disclosures = [d.to_guide() for d in extractor.extract(normalise_text(text))]
+            disclosures = [d.to_guide() for d in passage_disclosures(extractor, normalise_text(text))]
             line = json.dumps({"id": record_id, "disclosures": disclosures})
         except Exception as exc:  # the extractor failed on this text: report it, go on with the others
             _fail(sink, result, on_error, number, record_id, f"line {number}: extraction failed: {_describe(exc)}")
