@@ -8,16 +8,21 @@ into one red line and exit code 2.
 from __future__ import annotations
 
 import json
+import sys
 import time
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from monitor import store
-from monitor.config import Config, load_config
+from monitor.config import Config, HttpSettings, load_config
+from monitor.documents import normalise_text
 from monitor.errors import MonitorError
 from monitor.logs import configure_logging
 
@@ -43,8 +48,13 @@ class State:
 state = State()
 
 
+def say_error(message: str, label: str = "error") -> None:
+    """One unwrapped line on stderr; the message is plain text (brackets in it are not markup)."""
+    errors.print(Text.assemble((f"{label}:", "red"), " ", message), highlight=False, soft_wrap=True)
+
+
 def fail(exc: MonitorError) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+    say_error(str(exc))
     return typer.Exit(code=2)
 
 
@@ -87,18 +97,22 @@ def run(
     started = time.perf_counter()
     try:
         with console.status("running jobs…") as status:
-            results = run_once(rt, on_job=lambda name: status.update(f"running {name}…"))
+            summary = run_once(rt, on_job=lambda name: status.update(f"running {name}…"))
     finally:
         rt.close()
     table = Table(title=f"monitor run --once ({'offline replay' if rt.offline else 'online'})")
     for column in ("source", "seen", "added", "requests", "errors"):
         table.add_column(column, justify="left" if column == "source" else "right")
-    for result in results:
+    for result in summary.polls:
         table.add_row(result.source, str(result.filings_seen), str(result.documents_added),
                       str(result.requests), str(len(result.errors)))
     console.print(table)
-    console.print(f"{sum(r.documents_added for r in results)} documents added in "
+    console.print(f"{sum(r.documents_added for r in summary.polls)} documents added in "
                   f"{time.perf_counter() - started:.1f}s")
+    extracted = summary.extract
+    rules = f" (rules {extracted.rules_version})" if extracted.rules_version else ""
+    console.print(f"extract: {extracted.documents} documents extracted, {extracted.disclosures} disclosures, "
+                  f"{len(extracted.errors)} errors{rules}", highlight=False, soft_wrap=True)  # errors: logged
 
 
 @app.command()
@@ -172,6 +186,178 @@ def ingest(
             console.print(f"{result.path}: already stored")
         else:
             console.print(f"{result.path}: stored as document {result.document_id} ({result.chars} chars)")
+
+
+# --- extraction ---------------------------------------------------------------------------
+
+
+def _extract_setup(rules: Path | None) -> tuple[Path, int]:
+    """Rules folder and file-size cap: --rules needs no config; otherwise the config's settings."""
+    if rules is not None:
+        return rules, HttpSettings().max_body_bytes
+    config = state.config()
+    return config.path(config.monitor.rules_dir), config.http.max_body_bytes
+
+
+def _show(value: Any) -> str:
+    """A field for people: 3500000000.0 → 3,500,000,000; "withheld" and names as they are."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value:,}" if isinstance(value, (int, float)) else str(value)
+
+
+def _print_disclosures(disclosures: list[Any], what: str) -> None:
+    if not disclosures:
+        console.print(Text(f"no disclosures in {what}"))
+        return
+    table = Table(title=Text(f"{len(disclosures)} disclosure{'s' if len(disclosures) != 1 else ''} in {what}"),
+                  show_lines=True)
+    table.add_column("sentence", overflow="fold", ratio=1)
+    for column in ("type", "commitment", "direction", "fields"):
+        table.add_column(column, overflow="fold")
+    for d in disclosures:
+        fields = "\n".join(f"{name}={_show(value)}" for name, value in d.fields().items())
+        table.add_row(Text(d.sentence), d.type, d.commitment, d.direction, Text(fields))
+    console.print(table)
+
+
+@app.command()
+def extract(
+    jsonl: Annotated[Optional[Path], typer.Option("--jsonl", help="JSON Lines input, one {\"id\", \"text\"} "
+                                                  "record per line ('-' for stdin).", dir_okay=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="With --jsonl: write here instead of stdout.",
+                                                dir_okay=False)] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Extract one passage given on the command line.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Extract one HTML or text file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="With --text/--file: the JSON line, not a table.")] = False,
+    rules: Annotated[Optional[Path], typer.Option("--rules", help="Rules folder (default: monitor.rules_dir "
+                                                  "of the config; with --rules no config is read).")] = None,
+) -> None:
+    """Extract disclosures from texts (nothing is stored).
+
+    --jsonl writes one line {"id", "disclosures"} per input record (the GUIDE's schema: at most one
+    disclosure per type, withheld values left out). A bad record is reported on stderr with its line
+    number, gets a line with "disclosures": [] and "error", and the others go on; the exit code is
+    then 2. --text reads one passage the same way; --file reads a whole HTML or text document and
+    lists every disclosure in it.
+    """
+    from monitor.extract.stage import extract_jsonl, load_extractor, passage_disclosures, read_document_file
+
+    if sum(option is not None for option in (jsonl, text, file)) != 1:
+        raise typer.BadParameter("give exactly one of --jsonl, --text or --file")
+    if out is not None and jsonl is None:
+        raise typer.BadParameter("--out goes with --jsonl")
+    try:
+        rules_dir, max_bytes = _extract_setup(rules)
+        extractor = load_extractor(rules_dir)
+        passage = ""
+        if text is not None:
+            passage = normalise_text(text)
+        elif file is not None:
+            passage = read_document_file(file, max_bytes)
+    except MonitorError as exc:
+        raise fail(exc) from None
+
+    if jsonl is not None:
+        def report(line: int, message: str) -> None:
+            say_error(message)
+
+        try:
+            with ExitStack() as stack:
+                source = sys.stdin.buffer if str(jsonl) == "-" else stack.enter_context(jsonl.open("rb"))
+                sink = stack.enter_context(out.open("w", encoding="utf-8")) if out else sys.stdout
+                result = extract_jsonl(source, sink, extractor, report)
+        except OSError as exc:
+            say_error(f"{exc.filename or jsonl}: {exc.strerror or exc}")
+            raise typer.Exit(code=2) from None
+        errors.print(f"{result.records} records, {result.disclosures} disclosures"
+                     + (f", {result.failed} failed" if result.failed else ""), highlight=False, soft_wrap=True)
+        if result.failed:
+            raise typer.Exit(code=2)
+        return
+
+    what = "the passage" if text is not None else str(file)
+    try:
+        disclosures = passage_disclosures(extractor, passage) if text is not None else extractor.extract(passage)
+        line = json.dumps({"id": None if text is not None else str(file),
+                           "disclosures": [d.to_guide() for d in disclosures]})
+    except Exception as exc:  # the classifier failed on this text: one clear line, never a traceback
+        say_error(f"{what}: extraction failed: {type(exc).__name__}: {exc}")
+        raise typer.Exit(code=2) from None
+    if as_json:
+        typer.echo(line)
+    else:
+        _print_disclosures(disclosures, what)
+
+
+@app.command()
+def reextract(
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1,
+                                         help="Processes extracting texts (the parent writes).")] = 1,
+) -> None:
+    """Recompute every stored document's disclosures with the current rules.
+
+    Each document's old disclosures are replaced in one transaction; a document whose extraction
+    fails is logged and keeps an error in its extractions row. With --workers N > 1, texts are
+    extracted in N processes and written by this one, with the same result as one worker.
+    """
+    from monitor.extract.extractor import Extractor
+    from monitor.extract.stage import load_extractor, reextract_all, reextract_parallel
+
+    started = time.perf_counter()
+    try:
+        config = state.config()
+        configure_logging(config.monitor.log_format, state.verbose)
+        rules_dir = config.path(config.monitor.rules_dir)
+        extractor = load_extractor(rules_dir)  # bad rules fail here, before any document or process
+        db = state.db(config)
+        try:
+            if workers == 1:
+                result = reextract_all(db, extractor)
+            else:
+                result = reextract_parallel(db, partial(Extractor.from_dir, rules_dir), workers)
+        finally:
+            db.close()
+    except MonitorError as exc:
+        raise fail(exc) from None
+    console.print(f"{result.documents} documents re-extracted, {result.disclosures} disclosures, "
+                  f"{len(result.errors)} errors (rules {result.rules_version}, {workers} "
+                  f"worker{'s' if workers > 1 else ''}, {time.perf_counter() - started:.1f}s)", highlight=False,
+                  soft_wrap=True)
+
+
+@app.command()
+def disclosures(
+    ticker: Annotated[Optional[str], typer.Option("--ticker", "-t", help="Only this company.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """List stored disclosures with their sentence, URL and date."""
+    try:
+        db = state.db()
+        try:
+            rows = store.list_disclosures(db, ticker)
+        finally:
+            db.close()
+    except MonitorError as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(store.dumps(rows))
+        return
+    table = Table(title=f"{len(rows)} disclosure{'s' if len(rows) != 1 else ''}", show_lines=True)
+    table.add_column("date", no_wrap=True)
+    table.add_column("ticker", no_wrap=True)
+    table.add_column("disclosure", overflow="fold")
+    table.add_column("fields", overflow="fold")
+    table.add_column("sentence · url", overflow="fold", ratio=1)
+    for row in rows:
+        fields = "\n".join(f"{name}={_show(row[name])}" for name in ("counterparty", "mw", "usd", "term_years")
+                           if row[name] is not None)
+        sentence = Text(row["sentence"])
+        if row["url"]:
+            sentence.append("\n" + row["url"], style="dim")
+        table.add_row((row["published_at"] or "")[:10], row["ticker"],
+                      f"{row['type']}\n{row['commitment'] or ''} · {row['direction'] or ''}", Text(fields), sentence)
+    console.print(table)
 
 
 if __name__ == "__main__":

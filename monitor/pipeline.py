@@ -3,7 +3,8 @@
 Every job opens its own database connection (jobs run in worker threads and
 SQLite connections are per thread), turns any failure into an error record
 plus a failed poll in ``sources``, and returns what it did; a job never raises
-into the scheduler, so one broken source never stops the others.
+into the scheduler, so one broken source never stops the others. After the fetch
+jobs, the ``extract`` job runs the extraction stage over what they stored.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, Union, cast
 from urllib.parse import urlsplit
 
 from monitor import store
 from monitor.config import Config, require_sec_contact
 from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.extract.stage import ExtractResult, extract_pending, load_extractor
 from monitor.fetch import edgar, feeds
 from monitor.fetch.http import HttpClient
 from monitor.fetch.limiter import RateLimiter
@@ -178,6 +180,34 @@ def job_refresh_tickers(rt: Runtime) -> list[PollResult]:
     return [_guarded(rt, "edgar:tickers", url, refresh)]
 
 
+def job_extract(rt: Runtime) -> ExtractResult:
+    """The extraction stage over every document not yet extracted with the current rules.
+
+    The rules are loaded on every run, so an edit of ``rules/`` is picked up (and re-extracts
+    every document) without restarting the daemon.
+    """
+    try:
+        db = store.open_db(rt.db_path)
+    except MonitorError as exc:
+        log.warning("extract: %s", exc)
+        return ExtractResult(errors=[str(exc)])
+    try:
+        extractor = load_extractor(rt.config.path(rt.config.monitor.rules_dir))
+        result = extract_pending(db, extractor)
+    except MonitorError as exc:
+        log.warning("extract: %s", exc)
+        return ExtractResult(errors=[str(exc)])
+    except Exception as exc:  # a bug must not kill the scheduler; it is logged with its traceback
+        log.exception("extract: unexpected failure")
+        return ExtractResult(errors=[f"{type(exc).__name__}: {exc}"])
+    finally:
+        db.close()
+    if result.documents:
+        log.info("extract: %d documents, %d disclosures, %d errors (rules %s)", result.documents,
+                 result.disclosures, len(result.errors), result.rules_version)
+    return result
+
+
 def register_companies(rt: Runtime) -> None:
     db = store.open_db(rt.db_path)
     try:
@@ -190,11 +220,11 @@ def register_companies(rt: Runtime) -> None:
 @dataclass(frozen=True)
 class Job:
     name: str
-    run: Callable[[Runtime], list[PollResult]]
+    run: Callable[[Runtime], Union[list[PollResult], ExtractResult]]
     every_seconds: float
 
 
-def scheduled_jobs(rt: Runtime) -> list[Job]:
+def fetch_jobs(rt: Runtime) -> list[Job]:
     """One job per source kind; offline the replay stands in for all of them."""
     schedule = rt.config.schedule
     if rt.offline:
@@ -207,15 +237,30 @@ def scheduled_jobs(rt: Runtime) -> list[Job]:
     ]
 
 
-def run_once(rt: Runtime, on_job: Callable[[str], None] | None = None) -> list[PollResult]:
-    """Every job once, in order, then return what they did."""
+def scheduled_jobs(rt: Runtime) -> list[Job]:
+    """The fetch jobs, then the extraction stage (online and offline alike)."""
+    return [*fetch_jobs(rt), Job("extract", job_extract, rt.config.schedule.extract_minutes * 60)]
+
+
+@dataclass
+class RunSummary:
+    """What ``run_once`` did: one PollResult per fetch, and the extraction pass after them."""
+
+    polls: list[PollResult]
+    extract: ExtractResult
+
+
+def run_once(rt: Runtime, on_job: Callable[[str], None] | None = None) -> RunSummary:
+    """Every fetch job once, in order, then the extraction stage; return what they did."""
     register_companies(rt)
-    results: list[PollResult] = []
-    for job in scheduled_jobs(rt):
+    polls: list[PollResult] = []
+    for job in fetch_jobs(rt):
         if on_job:
             on_job(job.name)
-        results.extend(job.run(rt))
-    return results
+        polls.extend(cast(list[PollResult], job.run(rt)))
+    if on_job:
+        on_job("extract")
+    return RunSummary(polls, job_extract(rt))
 
 
 def ensure_companies(config: Config) -> None:

@@ -27,7 +27,7 @@ import collections
 import json
 import logging
 import multiprocessing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -182,7 +182,6 @@ def reextract_parallel(
     db: sqlite_utils.Database,
     factory: Callable[[], ExtractorLike],
     workers: int,
-    document_ids: Iterable[int] | None = None,
 ) -> ExtractResult:
     """``reextract_all`` with texts extracted in ``workers`` processes; the parent does every write.
 
@@ -194,7 +193,7 @@ def reextract_parallel(
     if workers < 1:
         raise ValueError("workers must be at least 1")
     parent = factory()  # fails here, clearly, if the rules cannot be loaded
-    ids = store.documents_to_extract(db, None) if document_ids is None else list(document_ids)
+    ids = store.documents_to_extract(db, None)
     result = ExtractResult(rules_version=parent.version)
     if workers == 1:
         return _extract(db, parent, ids)
