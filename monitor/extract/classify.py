@@ -50,8 +50,7 @@ class Reading:
 
 
 def read_sentence(sentence: str, rules: Rules) -> list[Reading]:
-    if any_match(rules.boilerplate, sentence):
-        return []
+    """The sentence's readings; boilerplate is screened out by the Extractor beforehand."""
     found = [t for t in TYPES if _has_type(sentence, t, rules)]
     found = [t for t in found if not any(other in found for other in rules.types[t].excluded_by)]
     readings = []

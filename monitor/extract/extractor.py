@@ -8,12 +8,16 @@ per sentence; ``extract`` keeps every sentence's disclosures with offsets.
 
 from __future__ import annotations
 
+import bisect
+import re
 from pathlib import Path
 
 from monitor.extract.classify import read_sentence
 from monitor.extract.model import Disclosure
 from monitor.extract.rules import Rules, any_match, load_rules
 from monitor.extract.sentences import split_sentences
+
+_PARAGRAPH_BREAK = re.compile(r"\n\n")
 
 
 class Extractor:
@@ -28,9 +32,10 @@ class Extractor:
     def extract(self, text: str) -> list[Disclosure]:
         """All disclosures of a document, in text order, each with its sentence offsets."""
         found = []
+        breaks = [match.start() for match in _PARAGRAPH_BREAK.finditer(text)]
         skipped_paragraph: int | None = None
         for sentence in split_sentences(text):
-            paragraph = text.rfind("\n\n", 0, sentence.start)
+            paragraph = bisect.bisect_left(breaks, sentence.start)  # index of the paragraph it is in
             if paragraph == skipped_paragraph:
                 continue
             if any_match(self.rules.boilerplate, sentence.text):
