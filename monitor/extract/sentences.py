@@ -1,9 +1,11 @@
 """Sentences of a document, with character offsets, via spaCy.
 
-``spacy.blank("en")`` with the rule-based sentencizer: measured on the dev set
-it splits as well as the statistical model for our purpose (headlines, table
-rows and 8-K paragraphs are already separate lines), at a fraction of the cost
-(see bench/extract.py). Lines are split first, since a line break in our
+``spacy.blank("en")`` with the rule-based sentencizer, chosen by measurement
+(bench/sentence_models.py): on the dev set it scores as the parser of
+en_core_web_sm 3.8.0 does (type F1 0.962, commitment 0.972 for both; fields
+0.966 vs 0.983) at 4.7x its speed (about 43k vs 9k words/s, 0.31 vs 0.066 of
+the bare tokenizer), and it needs no model package. Headlines, table rows and
+8-K paragraphs are already separate lines, which is where a parser would help. Lines are split first, since a line break in our
 normalised text always ends a sentence (headings, table rows, cover-page lines).
 """
 
