@@ -1,0 +1,1 @@
+"""Score stage: disclosures + market data → per-company thesis scorecards and alert decisions."""

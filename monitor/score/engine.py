@@ -1,0 +1,301 @@
+"""The scorecard engine: pure functions from evidence and market data to pillar values and alerts.
+
+Every number is explained: a pillar's value is built from contributions, each
+a cited disclosure (sentence, URL, date) or a market observation, with the
+points it added after decay. ``compute`` is deterministic for a given as-of
+date, so a scorecard can be shown as it stood on any day, and ``decide``
+compares two scorecards of one event to say whether it deserves an alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any, Iterable
+
+from monitor.score.thesis import EvidenceRule, MarketTerm, Pillar, Thesis
+
+Series = dict[str, list[tuple[date, float]]]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A stored disclosure as the engine sees it."""
+
+    id: int
+    document_id: int
+    type: str
+    commitment: str
+    direction: str
+    day: date
+    sentence: str
+    url: str
+    counterparty: str | None = None
+    mw: float | None = None
+    usd: float | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Evidence":
+        def number(value: Any) -> float | None:
+            return float(value) if isinstance(value, (int, float)) else None  # "withheld" is not a number
+
+        return cls(row["id"], row["document_id"], row["type"], row["commitment"], row["direction"],
+                   date.fromisoformat(str(row["published_at"])[:10]), row["sentence"], row["url"],
+                   row.get("counterparty"), number(row.get("mw")), number(row.get("usd")))
+
+
+@dataclass(frozen=True)
+class Contribution:
+    points: float
+    why: str
+    disclosure_id: int | None = None
+    sentence: str = ""
+    url: str = ""
+    day: str = ""
+    series: str = ""
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class PillarScore:
+    id: str
+    name: str
+    kind: str
+    value: float
+    points: float
+    contributions: tuple[Contribution, ...]
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    thesis: str
+    ticker: str
+    as_of: date
+    pillars: dict[str, PillarScore]
+    backing: float
+
+    def values(self) -> dict[str, float]:
+        return {pid: p.value for pid, p in self.pillars.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thesis": self.thesis, "ticker": self.ticker, "as_of": self.as_of.isoformat(),
+            "cash_flow_backing": self.backing,
+            "pillars": {pid: {**asdict(p), "contributions": [asdict(c) for c in p.contributions]}
+                        for pid, p in self.pillars.items()},
+        }
+
+
+def compute(thesis: Thesis, ticker: str, as_of: date, evidence: Iterable[Evidence], market: Series,
+            market_as_of: date | None = None) -> Scorecard:
+    """The scorecard as it stood at the end of ``as_of`` (market data up to ``market_as_of``)."""
+    known = [e for e in evidence if e.day <= as_of]
+    market_day = market_as_of or as_of
+    pillars: dict[str, PillarScore] = {}
+    for pillar in thesis.pillars:
+        if pillar.inverse_of:
+            continue
+        contributions = [c for rule in pillar.evidence for c in _evidence_points(pillar, rule, known, as_of)]
+        contributions += [c for term in pillar.market if (c := _market_points(term, market, market_day))]
+        points = sum(c.points for c in contributions)
+        pillars[pillar.id] = PillarScore(pillar.id, pillar.name, pillar.kind, _value(pillar, points), round(points, 3),
+                                         tuple(sorted(contributions, key=lambda c: -abs(c.points))))
+    for pillar in thesis.pillars:
+        if pillar.inverse_of:
+            base = pillars[pillar.inverse_of]
+            why = f"100 - {base.name} ({base.value:.1f})"
+            pillars[pillar.id] = PillarScore(pillar.id, pillar.name, pillar.kind, round(100 - base.value, 1),
+                                             round(100 - base.value, 3), (Contribution(100 - base.value, why),))
+    ordered = {p.id: pillars[p.id] for p in thesis.pillars}
+    weights = {p.id: p.weight for p in thesis.pillars if p.kind == "backing" and p.weight > 0}
+    backing = sum(ordered[pid].value * w for pid, w in weights.items()) / sum(weights.values())
+    return Scorecard(thesis.id, ticker, as_of, ordered, round(backing, 1))
+
+
+def matches(rule: EvidenceRule, item: Evidence) -> bool:
+    return (item.type in rule.types and item.direction in rule.directions
+            and rule.commitment in ("any", item.commitment))
+
+
+def _evidence_points(pillar: Pillar, rule: EvidenceRule, known: list[Evidence], as_of: date) -> list[Contribution]:
+    found = []
+    for item in known:
+        if not matches(rule, item):
+            continue
+        base = rule.points + rule.per_mw * (item.mw or 0) + rule.per_usd_billion * (item.usd or 0) / 1e9
+        age = (as_of - item.day).days
+        decay = 0.5 ** (age / pillar.half_life_days)
+        points = rule.sign * base * decay
+        why = (f"{item.commitment} {item.type} {item.direction}: {rule.sign * base:+.1f} pts"
+               + (f" ({item.mw:g} MW)" if item.mw and rule.per_mw else "")
+               + (f" (${item.usd / 1e9:.2f}bn)" if item.usd and rule.per_usd_billion else "")
+               + (f", x{decay:.2f} after {age} days" if age else ""))
+        found.append(Contribution(round(points, 3), why, item.id, item.sentence, item.url, item.day.isoformat()))
+    return found
+
+
+def _market_points(term: MarketTerm, market: Series, as_of: date) -> Contribution | None:
+    window = [(d, v) for d, v in market.get(term.series, []) if as_of - timedelta(days=term.window_days) < d <= as_of]
+    if not window:
+        return Contribution(0.0, f"{term.series}: no observation in the {term.window_days} days to {as_of}",
+                            series=term.series)
+    last_day, last = window[-1]
+    if term.measure == "drawdown":
+        high_day, high = max(window, key=lambda o: o[1])
+        measured = (high - last) / high * 100 if high else 0.0
+        why = f"{term.series} {last:,.2f} on {last_day}, {measured:.1f}% below its {term.window_days}-day high " \
+              f"{high:,.2f} ({high_day})"
+    elif term.measure == "level":
+        measured = last
+        why = f"{term.series} at {last:g} on {last_day}"
+    else:
+        first_day, first = window[0]
+        measured = last - first
+        why = f"{term.series} {measured:+g} since {first_day} ({first:g} → {last:g})"
+    points = measured * term.scale
+    return Contribution(round(points, 3), f"{why}: {points:+.1f} pts", series=term.series, value=last,
+                        day=last_day.isoformat())
+
+
+def _value(pillar: Pillar, points: float) -> float:
+    if pillar.saturation == 0:
+        return round(min(100.0, max(0.0, points)), 1)
+    return round(100 * (1 - math.exp(-max(points, 0.0) / pillar.saturation)), 1)
+
+
+# --- alert decisions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertDecision:
+    key: str  # stable: the same change can never raise two alerts
+    thesis: str
+    ticker: str
+    pillar: str
+    event: str
+    as_of: str
+    severity: str  # info | medium | warning | high
+    direction: str  # positive | negative
+    title: str
+    before: float
+    after: float
+    reasons: tuple[str, ...]
+    evidence: tuple[dict[str, str], ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def alert_key(thesis: str, ticker: str, pillar: str, event: str) -> str:
+    return hashlib.sha256(f"{thesis}|{ticker}|{pillar}|{event}".encode()).hexdigest()[:32]
+
+
+def decide(thesis: Thesis, before: Scorecard, after: Scorecard, event: str,
+           new_evidence: list[Evidence], history: list[Evidence]) -> list[AlertDecision]:
+    """Alerts for one event: at most one per pillar, carrying every reason that fired."""
+    decisions = []
+    for pillar in thesis.pillars:
+        old, new = before.pillars[pillar.id].value, after.pillars[pillar.id].value
+        reasons = _moves(pillar, old, new)
+        fresh = [e for e in new_evidence if any(matches(rule, e) for rule in pillar.evidence)]
+        reasons += _evidence_reasons(pillar, fresh, history)
+        if not reasons:
+            continue
+        rising = new >= old
+        direction = ("negative" if rising else "positive") if pillar.kind == "risk" else \
+                    ("positive" if rising else "negative")
+        if any(e.direction == "negative" for e in fresh):
+            direction = "negative" if pillar.kind != "risk" else direction
+        cited = fresh or [_as_evidence(c) for c in after.pillars[pillar.id].contributions[:3] if c.sentence or c.series]
+        decisions.append(AlertDecision(
+            key=alert_key(thesis.id, after.ticker, pillar.id, event), thesis=thesis.id, ticker=after.ticker,
+            pillar=pillar.id, event=event, as_of=after.as_of.isoformat(), severity=_severity(pillar, fresh),
+            direction=direction, title=f"{after.ticker} · {pillar.name}: {old:.0f} → {new:.0f}",
+            before=old, after=new, reasons=tuple(reasons),
+            evidence=tuple(_cite(e) for e in cited),
+        ))
+    return decisions
+
+
+def lapsed(thesis: Thesis, ticker: str, as_of: date, history: list[Evidence]) -> list[AlertDecision]:
+    """Soft announcements older than ``lapse_days`` that no binding disclosure has confirmed."""
+    decisions = []
+    for item in history:
+        if item.commitment != "soft" or item.direction == "negative" or item.day > as_of:
+            continue
+        if (as_of - item.day).days < thesis.alerts.lapse_days or _confirmed(item, history, as_of):
+            continue
+        decisions.append(AlertDecision(
+            key=alert_key(thesis.id, ticker, "optionality", f"lapse:{item.id}"), thesis=thesis.id, ticker=ticker,
+            pillar="optionality", event=f"lapse:{item.id}", as_of=as_of.isoformat(), severity="medium",
+            direction="negative", title=f"{ticker} · soft {item.type} announcement lapsed unconfirmed",
+            before=0.0, after=0.0,
+            reasons=(f"soft announcement of {item.day} not confirmed as binding within {thesis.alerts.lapse_days} days",),
+            evidence=(_cite(item),),
+        ))
+    return decisions
+
+
+def _moves(pillar: Pillar, old: float, new: float) -> list[str]:
+    reasons = []
+    for threshold in pillar.alert_thresholds:
+        if old < threshold <= new:
+            reasons.append(f"crossed {threshold:g} upwards")
+        elif new < threshold <= old:
+            reasons.append(f"crossed {threshold:g} downwards")
+    if abs(new - old) >= pillar.alert_step:
+        reasons.append(f"moved {new - old:+.1f} (step {pillar.alert_step:g})")
+    return reasons
+
+
+def _evidence_reasons(pillar: Pillar, fresh: list[Evidence], history: list[Evidence]) -> list[str]:
+    reasons = []
+    for item in fresh:
+        if item.direction == "negative":
+            reasons.append(f"setback: {item.commitment} {item.type} disclosure reads negative (delay, termination, loss)")
+        elif pillar.kind == "backing" and item.commitment == "binding":
+            reasons.append(f"binding {item.type} disclosure"
+                           + (f" with {item.counterparty}" if item.counterparty else ""))
+            earlier = _soft_precursor(item, history)
+            if earlier:
+                reasons.append(f"soft announcement of {earlier.day} confirmed as binding")
+        elif pillar.kind == "optionality":
+            reasons.append(f"soft {item.type} announcement: optionality, not cash flow")
+    return list(dict.fromkeys(reasons))
+
+
+def _soft_precursor(item: Evidence, history: list[Evidence]) -> Evidence | None:
+    for earlier in history:
+        if earlier.commitment == "soft" and earlier.type == item.type and earlier.day < item.day \
+                and earlier.counterparty and earlier.counterparty == item.counterparty:
+            return earlier
+    return None
+
+
+def _confirmed(soft: Evidence, history: list[Evidence], as_of: date) -> bool:
+    return any(e.commitment == "binding" and e.type == soft.type and soft.day <= e.day <= as_of
+               and e.direction != "negative" and (not soft.counterparty or e.counterparty == soft.counterparty)
+               for e in history)
+
+
+def _severity(pillar: Pillar, fresh: list[Evidence]) -> str:
+    if pillar.kind == "optionality":
+        return "info"
+    if pillar.kind == "risk":
+        return "warning"
+    if any(e.direction == "negative" or e.commitment == "binding" for e in fresh):
+        return "high"
+    return "medium"
+
+
+def _cite(item: Evidence) -> dict[str, str]:
+    return {"sentence": item.sentence, "url": item.url, "date": item.day.isoformat(),
+            "disclosure": str(item.id) if item.id >= 0 else ""}
+
+
+def _as_evidence(c: Contribution) -> Evidence:
+    sentence = c.sentence or c.why
+    return Evidence(c.disclosure_id if c.disclosure_id is not None else -1, -1, "market", "binding", "neutral",
+                    date.fromisoformat(c.day) if c.day else date.min, sentence, c.url or c.series)

@@ -1,0 +1,200 @@
+"""The score stage: turn new disclosures and market data into scorecard history and alerts.
+
+Events are processed in time order per thesis and company: each document with
+disclosures is one event, and market data is one event per ``market_step_days``.
+For an event the scorecard is computed before and after it *as of the event's
+day*, so the difference is the event's own effect, whatever order documents
+arrived in. The scorecard row, the alerts and the event's "done" mark are
+written in one transaction; alert keys are unique, so replaying anything can
+never raise an alert twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from monitor import store
+from monitor.score.engine import AlertDecision, Evidence, Scorecard, Series, compute, decide, lapsed
+from monitor.score.thesis import Thesis
+
+log = logging.getLogger(__name__)
+
+
+def ensure_score_schema(db: sqlite_utils.Database) -> None:
+    with store.transaction(db, "score schema"):
+        if "scorecards" not in db.table_names():
+            db["scorecards"].create(
+                {"id": int, "thesis": str, "ticker": str, "as_of": str, "event": str, "backing": float,
+                 "pillars": str, "explanation": str, "created_at": str},
+                pk="id",
+            )
+            db["scorecards"].create_index(["thesis", "ticker", "event"], unique=True)
+            db["scorecards"].create_index(["ticker", "as_of"])
+        if "alerts" not in db.table_names():
+            db["alerts"].create(
+                {"id": int, "key": str, "thesis": str, "ticker": str, "pillar": str, "event": str, "as_of": str,
+                 "severity": str, "direction": str, "title": str, "before": float, "after": float,
+                 "reasons": str, "evidence": str, "created_at": str},
+                pk="id",
+            )
+            db["alerts"].create_index(["key"], unique=True)
+            db["alerts"].create_index(["ticker", "as_of"])
+        if "score_events" not in db.table_names():
+            db["score_events"].create(
+                {"thesis": str, "ticker": str, "event": str, "day": str, "processed_at": str},
+                pk=("thesis", "ticker", "event"),
+            )
+
+
+@dataclass(frozen=True)
+class Event:
+    day: date
+    name: str  # "doc:<document id>" or "mkt:<day>"
+    document_id: int | None = None
+    previous_market_day: date | None = None
+
+
+@dataclass
+class Step:
+    """One event's effect: the scorecard before and after, and the alerts it raised."""
+
+    event: Event
+    before: Scorecard
+    after: Scorecard
+    alerts: list[AlertDecision]
+
+    @property
+    def changed(self) -> bool:
+        return self.before.values() != self.after.values()
+
+
+@dataclass
+class ScoreResult:
+    events: int = 0
+    scorecards: int = 0
+    alerts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def load_inputs(db: sqlite_utils.Database, thesis: Thesis, ticker: str) -> tuple[list[Evidence], Series]:
+    evidence = [Evidence.from_row(row) for row in store.list_disclosures(db, ticker)]
+    market: Series = {}
+    for series in {term.series for pillar in thesis.pillars for term in pillar.market}:
+        market[series] = [(date.fromisoformat(day), value) for day, value in store.market_series(db, series)]
+    return evidence, market
+
+
+def events(thesis: Thesis, evidence: list[Evidence], market: Series, start: date | None = None,
+           end: date | None = None) -> list[Event]:
+    """Document events, and market events every ``market_step_days`` from the first evidence on."""
+    found: dict[int, date] = {}
+    for item in evidence:
+        found[item.document_id] = min(item.day, found.get(item.document_id, item.day))
+    doc_events = [Event(day, f"doc:{doc}", document_id=doc) for doc, day in found.items()]
+    market_days = sorted({d for observations in market.values() for d, _ in observations})
+    first = min(found.values(), default=market_days[-1] - timedelta(days=365) if market_days else None)
+    market_events = []
+    previous: date | None = None
+    for day in market_days:
+        if first is None or day < first:
+            continue
+        if previous is None or (day - previous).days >= thesis.alerts.market_step_days or day == market_days[-1]:
+            market_events.append(Event(day, f"mkt:{day.isoformat()}", previous_market_day=previous or day))
+            previous = day
+    everything = sorted(doc_events + market_events, key=lambda e: (e.day, e.name.startswith("mkt"), e.name))
+    return [e for e in everything if (start is None or e.day >= start) and (end is None or e.day <= end)]
+
+
+def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], market: Series) -> Step:
+    if event.document_id is not None:
+        new = [e for e in evidence if e.document_id == event.document_id]
+        others = [e for e in evidence if e.document_id != event.document_id]
+        before = compute(thesis, ticker, event.day, others, market)
+        after = compute(thesis, ticker, event.day, evidence, market)
+    else:
+        new = []
+        before = compute(thesis, ticker, event.day, evidence, market, market_as_of=event.previous_market_day)
+        after = compute(thesis, ticker, event.day, evidence, market)
+    history = [e for e in evidence if e.day <= event.day and e.document_id != event.document_id]
+    alerts = decide(thesis, before, after, event.name, new, history)
+    alerts += lapsed(thesis, ticker, event.day, [e for e in evidence if e.day <= event.day])
+    return Step(event, before, after, alerts)
+
+
+def replay(thesis: Thesis, ticker: str, evidence: list[Evidence], market: Series,
+           start: date | None = None, end: date | None = None) -> Iterator[Step]:
+    for event in events(thesis, evidence, market, start, end):
+        yield step(thesis, ticker, event, evidence, market)
+
+
+def score_pending(db: sqlite_utils.Database, theses: list[Thesis]) -> ScoreResult:
+    """Process every event not yet scored, for every thesis and company."""
+    ensure_score_schema(db)
+    result = ScoreResult()
+    for thesis in theses:
+        for ticker in thesis.companies:
+            evidence, market = load_inputs(db, thesis, ticker)
+            done = {row[0] for row in db.execute(
+                "select event from score_events where thesis = ? and ticker = ?", [thesis.id, ticker])}
+            last_market = max((e[4:] for e in done if e.startswith("mkt:")), default=None)
+            for event in events(thesis, evidence, market):
+                if event.name in done or (event.name.startswith("mkt:") and last_market
+                                          and event.day.isoformat() <= last_market):
+                    continue
+                outcome = step(thesis, ticker, event, evidence, market)
+                written = _save(db, thesis, ticker, outcome)
+                result.events += 1
+                result.scorecards += int(outcome.changed)
+                result.alerts += written
+    return result
+
+
+def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step) -> int:
+    now = store.utcnow()
+    with store.transaction(db, "scorecards"):
+        if outcome.changed:
+            card = outcome.after.to_dict()
+            db["scorecards"].insert(
+                {"thesis": thesis.id, "ticker": ticker, "as_of": outcome.event.day.isoformat(),
+                 "event": outcome.event.name, "backing": outcome.after.backing,
+                 "pillars": json.dumps(outcome.after.values()), "explanation": json.dumps(card["pillars"]),
+                 "created_at": now},
+                ignore=True,
+            )
+        written = 0
+        for alert in outcome.alerts:
+            row = alert.to_dict()
+            row.update(reasons=json.dumps(row["reasons"]), evidence=json.dumps(row["evidence"]), created_at=now)
+            before = db.execute("select count(*) from alerts where key = ?", [alert.key]).fetchone()[0]
+            if not before:
+                db["alerts"].insert(row)
+                written += 1
+        db["score_events"].insert(
+            {"thesis": thesis.id, "ticker": ticker, "event": outcome.event.name,
+             "day": outcome.event.day.isoformat(), "processed_at": now},
+            ignore=True,
+        )
+    return written
+
+
+def list_alerts(db: sqlite_utils.Database, ticker: str | None = None) -> list[dict[str, Any]]:
+    ensure_score_schema(db)
+    where, params = ("where ticker = ?", [ticker.upper()]) if ticker else ("", [])
+    rows = [dict(r) for r in db.query(f"select * from alerts {where} order by as_of, id", params)]
+    for row in rows:
+        row["reasons"] = json.loads(row["reasons"])
+        row["evidence"] = json.loads(row["evidence"])
+    return rows
+
+
+def scorecard_history(db: sqlite_utils.Database, thesis: str, ticker: str) -> list[dict[str, Any]]:
+    ensure_score_schema(db)
+    rows = db.query("select as_of, event, backing, pillars from scorecards where thesis = ? and ticker = ? "
+                    "order by as_of, id", [thesis, ticker.upper()])
+    return [{**dict(r), "pillars": json.loads(r["pillars"])} for r in rows]
