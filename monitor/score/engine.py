@@ -169,73 +169,100 @@ def _value(pillar: Pillar, points: float) -> float:
 
 
 @dataclass(frozen=True)
+class PillarChange:
+    pillar: str
+    name: str
+    before: float
+    after: float
+    reasons: tuple[str, ...]
+    severity: str
+    direction: str
+
+
+@dataclass(frozen=True)
 class AlertDecision:
+    """One alert per event (per thesis and company), listing every pillar change that fired a rule."""
+
     key: str  # stable: the same change can never raise two alerts
     thesis: str
     ticker: str
-    pillar: str
+    pillar: str  # the lead change's pillar
     event: str
     as_of: str
     severity: str  # info | medium | warning | high
-    direction: str  # positive | negative
+    direction: str  # positive | negative (for the thesis)
     title: str
     before: float
     after: float
     reasons: tuple[str, ...]
+    changes: tuple[PillarChange, ...] = ()
     evidence: tuple[dict[str, str], ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def alert_key(thesis: str, ticker: str, pillar: str, event: str) -> str:
-    return hashlib.sha256(f"{thesis}|{ticker}|{pillar}|{event}".encode()).hexdigest()[:32]
+SEVERITY_ORDER = ("info", "medium", "warning", "high")
+
+
+def alert_key(thesis: str, ticker: str, event: str) -> str:
+    return hashlib.sha256(f"{thesis}|{ticker}|{event}".encode()).hexdigest()[:32]
 
 
 def decide(thesis: Thesis, before: Scorecard, after: Scorecard, event: str,
            new_evidence: list[Evidence], history: list[Evidence]) -> list[AlertDecision]:
-    """Alerts for one event: at most one per pillar, carrying every reason that fired."""
-    decisions = []
+    """At most one alert for an event, carrying every pillar change and reason that fired."""
+    changes: list[PillarChange] = []
+    cited: list[Evidence] = []
     for pillar in thesis.pillars:
         old, new = before.pillars[pillar.id].value, after.pillars[pillar.id].value
-        reasons = _moves(pillar, old, new)
         fresh = [e for e in new_evidence if any(matches(rule, e) for rule in pillar.evidence)]
-        reasons += _evidence_reasons(pillar, fresh, history)
+        reasons = _moves(pillar, old, new) + _evidence_reasons(pillar, fresh, history)
         if not reasons:
             continue
-        rising = new >= old
-        direction = ("negative" if rising else "positive") if pillar.kind == "risk" else \
-                    ("positive" if rising else "negative")
-        if any(e.direction == "negative" for e in fresh):
-            direction = "negative" if pillar.kind != "risk" else direction
-        cited = fresh or [_as_evidence(c) for c in after.pillars[pillar.id].contributions[:3] if c.sentence or c.series]
-        decisions.append(AlertDecision(
-            key=alert_key(thesis.id, after.ticker, pillar.id, event), thesis=thesis.id, ticker=after.ticker,
-            pillar=pillar.id, event=event, as_of=after.as_of.isoformat(), severity=_severity(pillar, fresh),
-            direction=direction, title=f"{after.ticker} · {pillar.name}: {old:.0f} → {new:.0f}",
-            before=old, after=new, reasons=tuple(reasons),
-            evidence=tuple(_cite(e) for e in cited),
-        ))
-    return decisions
+        changes.append(PillarChange(pillar.id, pillar.name, old, new, tuple(reasons), _severity(pillar, fresh),
+                                    _direction(pillar, old, new, fresh)))
+        cited += [e for e in fresh if e not in cited]
+        if not fresh:
+            cited += [_as_evidence(c) for c in after.pillars[pillar.id].contributions[:2] if c.sentence or c.series]
+    if not changes:
+        return []
+    lead = max(changes, key=lambda c: (SEVERITY_ORDER.index(c.severity), abs(c.after - c.before)))
+    title = "; ".join(f"{c.name} {c.before:.0f} → {c.after:.0f}" for c in changes)
+    return [AlertDecision(
+        key=alert_key(thesis.id, after.ticker, event), thesis=thesis.id, ticker=after.ticker, pillar=lead.pillar,
+        event=event, as_of=after.as_of.isoformat(), severity=lead.severity, direction=lead.direction,
+        title=f"{after.ticker} · {title}", before=lead.before, after=lead.after,
+        reasons=tuple(f"{c.name}: {r}" for c in changes for r in c.reasons), changes=tuple(changes),
+        evidence=tuple(_cite(e) for e in cited),
+    )]
 
 
 def lapsed(thesis: Thesis, ticker: str, as_of: date, history: list[Evidence]) -> list[AlertDecision]:
     """Soft announcements older than ``lapse_days`` that no binding disclosure has confirmed."""
+    optional = [rule for p in thesis.pillars if p.kind == "optionality" for rule in p.evidence]
     decisions = []
     for item in history:
-        if item.commitment != "soft" or item.direction == "negative" or item.day > as_of:
+        if not any(matches(rule, item) for rule in optional) or item.day > as_of:
             continue
         if (as_of - item.day).days < thesis.alerts.lapse_days or _confirmed(item, history, as_of):
             continue
+        reason = f"soft {item.type} announcement of {item.day} not confirmed as binding within " \
+                 f"{thesis.alerts.lapse_days} days"
         decisions.append(AlertDecision(
-            key=alert_key(thesis.id, ticker, "optionality", f"lapse:{item.id}"), thesis=thesis.id, ticker=ticker,
+            key=alert_key(thesis.id, ticker, f"lapse:{item.id}"), thesis=thesis.id, ticker=ticker,
             pillar="optionality", event=f"lapse:{item.id}", as_of=as_of.isoformat(), severity="medium",
             direction="negative", title=f"{ticker} · soft {item.type} announcement lapsed unconfirmed",
-            before=0.0, after=0.0,
-            reasons=(f"soft announcement of {item.day} not confirmed as binding within {thesis.alerts.lapse_days} days",),
-            evidence=(_cite(item),),
+            before=0.0, after=0.0, reasons=(reason,), evidence=(_cite(item),),
         ))
     return decisions
+
+
+def _direction(pillar: Pillar, old: float, new: float, fresh: list[Evidence]) -> str:
+    if new == old:
+        return "negative" if any(e.direction == "negative" for e in fresh) else "positive"
+    rising = new > old
+    return ("negative" if rising else "positive") if pillar.kind == "risk" else ("positive" if rising else "negative")
 
 
 def _moves(pillar: Pillar, old: float, new: float) -> list[str]:

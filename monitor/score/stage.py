@@ -40,7 +40,7 @@ def ensure_score_schema(db: sqlite_utils.Database) -> None:
             db["alerts"].create(
                 {"id": int, "key": str, "thesis": str, "ticker": str, "pillar": str, "event": str, "as_of": str,
                  "severity": str, "direction": str, "title": str, "before": float, "after": float,
-                 "reasons": str, "evidence": str, "created_at": str},
+                 "reasons": str, "changes": str, "evidence": str, "created_at": str},
                 pk="id",
             )
             db["alerts"].create_index(["key"], unique=True)
@@ -170,7 +170,8 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step)
         written = 0
         for alert in outcome.alerts:
             row = alert.to_dict()
-            row.update(reasons=json.dumps(row["reasons"]), evidence=json.dumps(row["evidence"]), created_at=now)
+            row.update(reasons=json.dumps(row["reasons"]), changes=json.dumps(row["changes"]),
+                       evidence=json.dumps(row["evidence"]), created_at=now)
             before = db.execute("select count(*) from alerts where key = ?", [alert.key]).fetchone()[0]
             if not before:
                 db["alerts"].insert(row)
@@ -188,8 +189,8 @@ def list_alerts(db: sqlite_utils.Database, ticker: str | None = None) -> list[di
     where, params = ("where ticker = ?", [ticker.upper()]) if ticker else ("", [])
     rows = [dict(r) for r in db.query(f"select * from alerts {where} order by as_of, id", params)]
     for row in rows:
-        row["reasons"] = json.loads(row["reasons"])
-        row["evidence"] = json.loads(row["evidence"])
+        for column in ("reasons", "changes", "evidence"):
+            row[column] = json.loads(row[column])
     return rows
 
 
