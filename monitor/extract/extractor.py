@@ -17,7 +17,7 @@ from monitor.extract.model import Disclosure
 from monitor.extract.rules import Rules, any_match, load_rules
 from monitor.extract.sentences import split_sentences
 
-_PARAGRAPH_BREAK = re.compile(r"\n\n")
+_PARAGRAPH_BREAK = re.compile(r"\n")  # html_to_text ends every block with a line break
 
 
 class Extractor:

@@ -1,0 +1,163 @@
+"""Scorecards and alert decisions on the real bundled documents."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from monitor import store
+from monitor.errors import ConfigError
+from monitor.extract.extractor import Extractor
+from monitor.extract.stage import extract_pending
+from monitor.fetch.replay import ReplayPlan, replay_samples
+from monitor.score.engine import Evidence, compute
+from monitor.score.stage import events, list_alerts, replay, score_pending, scorecard_history, step
+from monitor.score.thesis import load_theses
+from tests.conftest import ROOT, SAMPLES
+
+TICKERS = {"MARA", "CORZ", "IREN", "WULF", "CIFR", "HUT", "RIOT", "CLSK", "APLD"}
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory):
+    """A store holding every bundled document, extracted with the project's rules."""
+    db = store.open_db(tmp_path_factory.mktemp("score") / "monitor.db")
+    replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
+    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    yield db
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def thesis():
+    [seed] = load_theses(ROOT / "rules" / "theses")
+    return seed
+
+
+def evidence_of(db, ticker: str) -> list[Evidence]:
+    return [Evidence.from_row(row) for row in store.list_disclosures(db, ticker)]
+
+
+def event_for(db, thesis, ticker: str, url_part: str):
+    evidence = evidence_of(db, ticker)
+    document = next(d for d in store.list_documents(db, ticker) if url_part in d["url"])
+    event = next(e for e in events(thesis, evidence, {}) if e.document_id == document["id"])
+    return step(thesis, ticker, event, evidence, {})
+
+
+def test_a_signed_lease_moves_contracted_compute_and_raises_one_high_alert(bundled, thesis):
+    outcome = event_for(bundled, thesis, "APLD", "ex99-2.htm")  # two ~15-year CoreWeave leases, 250 MW
+    assert outcome.after.pillars["contracted_compute"].value > outcome.before.pillars["contracted_compute"].value
+    [alert] = outcome.alerts
+    assert alert.severity == "high" and alert.direction == "positive"
+    assert any(c.pillar == "contracted_compute" for c in alert.changes)
+    assert all(e["url"] and e["sentence"] for e in alert.evidence)
+
+
+def test_a_letter_of_intent_moves_only_optionality_and_raises_at_most_an_info_alert(bundled, thesis):
+    outcome = event_for(bundled, thesis, "CIFR", "filename4.htm")  # the non-binding Bitfury/WindHQ LOI
+    moved = {pid for pid, value in outcome.after.values().items() if value != outcome.before.values()[pid]}
+    assert moved == {"optionality"}
+    assert outcome.after.backing == outcome.before.backing
+    assert all(alert.severity == "info" for alert in outcome.alerts) and len(outcome.alerts) <= 1
+
+
+def test_a_site_closure_lowers_the_pillar_and_raises_a_negative_alert(bundled, thesis):
+    outcome = event_for(bundled, thesis, "HUT", "drumhellermail.com")  # Drumheller closed: energy costs
+    assert outcome.after.pillars["power"].value < outcome.before.pillars["power"].value
+    [alert] = outcome.alerts
+    assert alert.direction == "negative" and alert.severity == "high"
+
+
+def test_every_pillar_value_is_explained_by_cited_sentences_and_urls(bundled, thesis):
+    card = compute(thesis, "APLD", date(2025, 12, 31), evidence_of(bundled, "APLD"), {})
+    compute_pillar = card.pillars["contracted_compute"]
+    assert compute_pillar.value > 0
+    assert all(c.sentence and c.url.startswith("https://") and c.day for c in compute_pillar.contributions)
+    assert sum(c.points for c in compute_pillar.contributions) == pytest.approx(compute_pillar.points, abs=0.01)
+
+
+def test_a_scorecard_as_of_a_date_ignores_later_disclosures(bundled, thesis):
+    before_lease = compute(thesis, "APLD", date(2025, 6, 1), evidence_of(bundled, "APLD"), {})
+    assert before_lease.pillars["contracted_compute"].value == 0
+
+
+def test_old_evidence_decays(bundled, thesis):
+    evidence = evidence_of(bundled, "APLD")
+    fresh = compute(thesis, "APLD", date(2025, 8, 29), evidence, {})
+    later = compute(thesis, "APLD", date(2027, 8, 29), evidence, {})
+    assert later.pillars["contracted_compute"].points < fresh.pillars["contracted_compute"].points
+
+
+def test_scoring_the_same_documents_twice_raises_no_new_alert(tmp_path, thesis):
+    db = store.open_db(tmp_path / "monitor.db")
+    replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
+    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    first = score_pending(db, [thesis])
+    replay_samples(db, ReplayPlan(SAMPLES, TICKERS))  # the same documents again
+    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    second = score_pending(db, [thesis])
+    assert first.alerts > 0 and second.alerts == 0 and second.events == 0
+    assert len(list_alerts(db)) == first.alerts
+    db.close()
+
+
+def test_scorecard_history_holds_one_row_per_change(tmp_path, thesis):
+    db = store.open_db(tmp_path / "monitor.db")
+    replay_samples(db, ReplayPlan(SAMPLES, {"APLD"}))
+    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    score_pending(db, [thesis])
+    history = scorecard_history(db, thesis.id, "APLD")
+    assert [row["as_of"] for row in history] == ["2025-06-02", "2025-08-29"]
+    assert history[-1]["backing"] > history[0]["backing"]
+    db.close()
+
+
+def test_replaying_a_company_gives_its_timeline_in_time_order(bundled, thesis):
+    steps = list(replay(thesis, "CORZ", evidence_of(bundled, "CORZ"), {}))
+    days = [s.event.day for s in steps]
+    assert days == sorted(days) and len(days) >= 5
+
+
+def test_a_second_thesis_and_a_peer_need_only_files(tmp_path, bundled):
+    folder = tmp_path / "theses"
+    folder.mkdir()
+    (folder / "seed.toml").write_text((ROOT / "rules" / "theses" / "mara_ai_pivot.toml").read_text())
+    (folder / "hut_river_bend.toml").write_text('''
+id = "hut-river-bend"
+name = "Hut 8's River Bend lease ramps on schedule"
+companies = ["HUT", "GLXY"]
+
+[[pillars]]
+id = "river_bend"
+name = "River Bend contracted and on schedule"
+kind = "backing"
+weight = 1.0
+half_life_days = 365
+saturation = 40
+alert_thresholds = [50]
+evidence = [
+  { types = ["contracted_compute"], commitment = "binding", directions = ["positive"], points = 10, per_mw = 0.05 },
+  { types = ["contracted_compute"], directions = ["negative"], points = 20, sign = -1 },
+]
+''')
+    theses = load_theses(folder)
+    assert {t.id for t in theses} == {"mara-ai-pivot", "hut-river-bend"}
+    card = compute(next(t for t in theses if t.id == "hut-river-bend"), "HUT", date(2025, 12, 31), evidence_of(bundled, "HUT"), {})
+    assert card.pillars["river_bend"].value > 50
+
+
+def test_a_malformed_thesis_file_names_file_line_and_problem(tmp_path):
+    (tmp_path / "broken.toml").write_text('id = "x"\nname = = "y"\ncompanies = ["MARA"]\n')
+    with pytest.raises(ConfigError, match=r"broken.toml: not valid TOML: .*line"):
+        load_theses(tmp_path)
+
+
+def test_a_thesis_with_an_unknown_disclosure_type_names_the_key(tmp_path):
+    text = (ROOT / "rules" / "theses" / "mara_ai_pivot.toml").read_text()
+    (tmp_path / "t.toml").write_text(text.replace('types = ["power"], commitment = "binding"',
+                                                  'types = ["powr"], commitment = "binding"', 1))
+    with pytest.raises(ConfigError, match=r"t.toml: pillars.1.evidence.0: unknown disclosure types \['powr'\]"):
+        load_theses(tmp_path)
