@@ -23,7 +23,7 @@ from rich.text import Text
 from monitor import store
 from monitor.config import Config, HttpSettings, load_config
 from monitor.documents import normalise_text
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError
 from monitor.logs import configure_logging
 
 app = typer.Typer(help="Watch companies' filings and press releases for thesis-moving disclosures.",
@@ -113,6 +113,9 @@ def run(
     rules = f" (rules {extracted.rules_version})" if extracted.rules_version else ""
     console.print(f"extract: {extracted.documents} documents extracted, {extracted.disclosures} disclosures, "
                   f"{len(extracted.errors)} errors{rules}", highlight=False, soft_wrap=True)  # errors: logged
+    scored = summary.score
+    console.print(f"score: {scored.events} events, {scored.scorecards} scorecard changes, {scored.alerts} alerts, "
+                  f"{len(scored.errors)} errors", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -357,6 +360,137 @@ def disclosures(
             sentence.append("\n" + row["url"], style="dim")
         table.add_row((row["published_at"] or "")[:10], row["ticker"],
                       f"{row['type']}\n{row['commitment'] or ''} · {row['direction'] or ''}", Text(fields), sentence)
+    console.print(table)
+
+
+def _theses(config: Config, thesis_id: str | None) -> list[Any]:
+    from monitor.score.thesis import load_theses
+
+    theses = load_theses(config.path(config.monitor.theses_dir))
+    if thesis_id:
+        theses = [t for t in theses if t.id == thesis_id]
+        if not theses:
+            raise typer.BadParameter(f"no thesis with id {thesis_id!r}")
+    return theses
+
+
+def _day(value: str | None, name: str) -> Any:
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@app.command()
+def scorecard(
+    ticker: Annotated[str, typer.Argument(help="Company ticker, e.g. MARA.")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Show it as it stood on this date (YYYY-MM-DD).")] = None,
+    thesis: Annotated[Optional[str], typer.Option("--thesis", help="Only this thesis id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
+    evidence: Annotated[int, typer.Option("--evidence", help="Cited items shown per pillar.")] = 3,
+) -> None:
+    """A company's thesis scorecard: pillar values, cash-flow backing, and the cited evidence behind each."""
+    from datetime import date
+
+    from monitor.score.engine import compute
+    from monitor.score.stage import load_inputs
+
+    day = _day(as_of, "--as-of") or date.today()
+    try:
+        config = state.config()
+        db = state.db(config)
+        cards = []
+        for item in _theses(config, thesis):
+            if ticker.upper() not in item.companies:
+                continue
+            found, market = load_inputs(db, item, ticker.upper())
+            cards.append(compute(item, ticker.upper(), day, found, market))
+    except MonitorError as exc:
+        raise fail(exc) from None
+    if not cards:
+        raise fail(ConfigError(f"{ticker.upper()}: no thesis watches this company"))
+    if as_json:
+        typer.echo(store.dumps([card.to_dict() for card in cards]))
+        return
+    for card in cards:
+        console.print(f"[bold]{card.ticker}[/bold] · thesis [bold]{card.thesis}[/bold] · as of {card.as_of} · "
+                      f"cash-flow backing [bold]{card.backing:.1f}[/bold]/100", highlight=False)
+        table = Table(show_lines=True)
+        for column in ("pillar", "kind", "value", "why (largest contributions first)"):
+            table.add_column(column, overflow="fold")
+        for pillar in card.pillars.values():
+            lines = []
+            for c in pillar.contributions[:evidence]:
+                cite = f"\n  “{c.sentence[:220]}”\n  {c.url} ({c.day})" if c.sentence else ""
+                lines.append(f"{c.points:+.1f} {c.why}{cite}")
+            more = len(pillar.contributions) - evidence
+            if more > 0:
+                lines.append(f"… {more} more (--evidence N or --json)")
+            table.add_row(pillar.name, pillar.kind, f"{pillar.value:.1f}", "\n".join(lines) or "no evidence yet")
+        console.print(table)
+
+
+@app.command()
+def backtest(
+    ticker: Annotated[str, typer.Argument(help="Company ticker, e.g. MARA.")],
+    start: Annotated[Optional[str], typer.Option("--from", help="First day (YYYY-MM-DD).")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="Last day (YYYY-MM-DD).")] = None,
+    thesis: Annotated[Optional[str], typer.Option("--thesis", help="Only this thesis id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Replay stored documents and market data in time order: what the monitor would have said, and when."""
+    from dataclasses import asdict
+
+    from monitor.score.backtest import backtest as run_backtest
+
+    first, last = _day(start, "--from"), _day(end, "--to")
+    try:
+        config = state.config()
+        db = state.db(config)
+        timelines = [(item, run_backtest(db, item, ticker, first, last))
+                     for item in _theses(config, thesis) if ticker.upper() in item.companies]
+    except MonitorError as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(store.dumps([{"thesis": item.id, "timeline": [asdict(r) for r in rows]} for item, rows in timelines]))
+        return
+    for item, rows in timelines:
+        table = Table(title=f"{ticker.upper()} · {item.id} · backtest {first or 'start'} → {last or 'end'}")
+        for column in ("day", "event", "backing", "pillar changes", "alerts", "price"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            changes = ", ".join(f"{pid} {a:.0f}→{b:.0f}" for pid, (a, b) in row.changes.items())
+            table.add_row(str(row.day), row.event, f"{row.backing_before:.1f}→{row.backing_after:.1f}", changes,
+                          "\n".join(row.alerts), "" if row.price is None else f"{row.price:.2f}")
+        console.print(table)
+
+
+@app.command()
+def alerts(
+    ticker: Annotated[Optional[str], typer.Option("--ticker", "-t", help="Only this company.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Alerts raised by the scorecard rules, with what changed, why, and the cited evidence."""
+    from monitor.score.stage import list_alerts
+
+    try:
+        rows = list_alerts(state.db(), ticker)
+    except MonitorError as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(store.dumps(rows))
+        return
+    table = Table(title=f"{len(rows)} alerts", show_lines=True)
+    for column in ("as of", "severity", "alert", "why", "evidence"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        cites = "\n".join(f"“{e['sentence'][:160]}” {e['url']}" for e in row["evidence"][:2])
+        table.add_row(row["as_of"], f"{row['severity']} {row['direction']}", row["title"],
+                      "\n".join(row["reasons"]), cites)
     console.print(table)
 
 

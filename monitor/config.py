@@ -34,6 +34,7 @@ class MonitorSettings(_Strict):
     network: Literal["auto", "online", "offline"] = "auto"
     samples_dir: Path = Path("data/samples")
     rules_dir: Path = Path("rules")
+    theses_dir: Path = Path("rules/theses")
     log_format: Literal["text", "json"] = "text"
 
 

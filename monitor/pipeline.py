@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Union, cast
+from typing import Any, Callable, Literal, TypeVar, Union, cast
 from urllib.parse import urlsplit
 
 from monitor import store
@@ -25,6 +25,8 @@ from monitor.fetch.http import HttpClient
 from monitor.fetch.limiter import RateLimiter
 from monitor.fetch.replay import REPLAY_SOURCE, ReplayPlan, replay_samples
 from monitor.fetch.result import PollResult
+from monitor.score.stage import ScoreResult, score_pending
+from monitor.score.thesis import Thesis, load_theses
 from monitor.tickers import TICKERS_URL_PATH, WatchedCompany, save_ticker_map, watched_companies
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class Runtime:
     companies: list[WatchedCompany]
     offline: bool
     client: HttpClient | None = None
+    last_good: dict[str, Any] = field(default_factory=dict)  # rules that loaded, kept when an edit breaks them
 
     def close(self) -> None:
         if self.client is not None:
@@ -192,7 +195,8 @@ def job_extract(rt: Runtime) -> ExtractResult:
         log.warning("extract: %s", exc)
         return ExtractResult(errors=[str(exc)])
     try:
-        extractor = load_extractor(rt.config.path(rt.config.monitor.rules_dir))
+        rules_dir = rt.config.path(rt.config.monitor.rules_dir)
+        extractor = with_last_good(rt, db, "rules", lambda: load_extractor(rules_dir))
         result = extract_pending(db, extractor)
     except MonitorError as exc:
         log.warning("extract: %s", exc)
@@ -208,6 +212,51 @@ def job_extract(rt: Runtime) -> ExtractResult:
     return result
 
 
+T = TypeVar("T")
+
+
+def with_last_good(rt: Runtime, db: store.sqlite_utils.Database, name: str, load: Callable[[], T]) -> T:
+    """Load rules; when an edit broke them, log it, record it and keep the last good ones.
+
+    A daemon must not stop scoring because someone saved a half-edited file; the
+    error names file, line or key, and shows in ``monitor status``.
+    """
+    try:
+        value = load()
+    except ConfigError as exc:
+        if name not in rt.last_good:
+            raise
+        log.error("%s: %s; keeping the last good %s", name, exc, name)
+        store.record_error(db, f"rules:{name}", "", "ConfigError", f"{exc}; the last good {name} stay in use")
+        return cast(T, rt.last_good[name])
+    rt.last_good[name] = value
+    return value
+
+
+def job_score(rt: Runtime) -> ScoreResult:
+    """Scorecards and alerts for every thesis and company, from the new disclosures and market data."""
+    try:
+        db = store.open_db(rt.db_path)
+    except MonitorError as exc:
+        log.warning("score: %s", exc)
+        return ScoreResult(errors=[str(exc)])
+    try:
+        theses_dir = rt.config.path(rt.config.monitor.theses_dir)
+        theses: list[Thesis] = with_last_good(rt, db, "theses", lambda: load_theses(theses_dir))
+        result = score_pending(db, theses)
+    except MonitorError as exc:
+        log.warning("score: %s", exc)
+        return ScoreResult(errors=[str(exc)])
+    except Exception as exc:  # a bug must not kill the scheduler; it is logged with its traceback
+        log.exception("score: unexpected failure")
+        return ScoreResult(errors=[f"{type(exc).__name__}: {exc}"])
+    finally:
+        db.close()
+    if result.events:
+        log.info("score: %d events, %d scorecard changes, %d alerts", result.events, result.scorecards, result.alerts)
+    return result
+
+
 def register_companies(rt: Runtime) -> None:
     db = store.open_db(rt.db_path)
     try:
@@ -220,7 +269,7 @@ def register_companies(rt: Runtime) -> None:
 @dataclass(frozen=True)
 class Job:
     name: str
-    run: Callable[[Runtime], Union[list[PollResult], ExtractResult]]
+    run: Callable[[Runtime], Union[list[PollResult], ExtractResult, ScoreResult]]
     every_seconds: float
 
 
@@ -239,7 +288,8 @@ def fetch_jobs(rt: Runtime) -> list[Job]:
 
 def scheduled_jobs(rt: Runtime) -> list[Job]:
     """The fetch jobs, then the extraction stage (online and offline alike)."""
-    return [*fetch_jobs(rt), Job("extract", job_extract, rt.config.schedule.extract_minutes * 60)]
+    every = rt.config.schedule.extract_minutes * 60
+    return [*fetch_jobs(rt), Job("extract", job_extract, every), Job("score", job_score, every)]
 
 
 @dataclass
@@ -248,6 +298,7 @@ class RunSummary:
 
     polls: list[PollResult]
     extract: ExtractResult
+    score: ScoreResult
 
 
 def run_once(rt: Runtime, on_job: Callable[[str], None] | None = None) -> RunSummary:
@@ -260,7 +311,10 @@ def run_once(rt: Runtime, on_job: Callable[[str], None] | None = None) -> RunSum
         polls.extend(cast(list[PollResult], job.run(rt)))
     if on_job:
         on_job("extract")
-    return RunSummary(polls, job_extract(rt))
+    extracted = job_extract(rt)
+    if on_job:
+        on_job("score")
+    return RunSummary(polls, extracted, job_score(rt))
 
 
 def ensure_companies(config: Config) -> None:
