@@ -9,7 +9,8 @@
     │   ├── NotFound           404/410: retrying will not help
     │   └── RefusedURL         a link we will not follow (file://, non-http schemes)
     ├── ParseError             bytes arrived but are not what the source promised
-    └── StoreError             the database refused a write
+    ├── StoreError             the database refused a write
+    └── DeliveryError          a channel (Slack, e-mail) did not take a message
 
 Third-party exceptions are converted at the edge with the cause kept
 (``raise FetchError(url, str(exc)) from exc``) so the daemon logs one clear line
@@ -67,3 +68,14 @@ class ParseError(MonitorError):
 
 class StoreError(MonitorError):
     """A database write could not be completed."""
+
+
+class DeliveryError(MonitorError):
+    """A channel did not accept a message; ``retry_after`` (seconds) when it said when to retry."""
+
+    def __init__(self, channel: str, cause: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(f"{channel}: {cause}")
+        self.channel = channel
+        self.cause = cause
+        self.retry_after = retry_after
+        self.permanent = permanent
