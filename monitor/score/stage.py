@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from monitor import store
+from monitor.notify.outbox import enqueue, ensure_outbox_schema
 from monitor.score.engine import AlertDecision, Evidence, Scorecard, Series, compute, decide, lapsed
 from monitor.score.thesis import Thesis
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def ensure_score_schema(db: sqlite_utils.Database) -> None:
+    ensure_outbox_schema(db)
     with store.transaction(db, "score schema"):
         if "scorecards" not in db.table_names():
             db["scorecards"].create(
@@ -133,8 +135,11 @@ def replay(thesis: Thesis, ticker: str, evidence: list[Evidence], market: Series
         yield step(thesis, ticker, event, evidence, market)
 
 
-def score_pending(db: sqlite_utils.Database, theses: list[Thesis]) -> ScoreResult:
-    """Process every event not yet scored, for every thesis and company."""
+def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: list[str] | None = None) -> ScoreResult:
+    """Process every event not yet scored, for every thesis and company.
+
+    Each new alert is queued in the outbox for ``channels`` in the same transaction.
+    """
     ensure_score_schema(db)
     result = ScoreResult()
     for thesis in theses:
@@ -148,14 +153,14 @@ def score_pending(db: sqlite_utils.Database, theses: list[Thesis]) -> ScoreResul
                                           and event.day.isoformat() <= last_market):
                     continue
                 outcome = step(thesis, ticker, event, evidence, market)
-                written = _save(db, thesis, ticker, outcome)
+                written = _save(db, thesis, ticker, outcome, channels or [])
                 result.events += 1
                 result.scorecards += int(outcome.changed)
                 result.alerts += written
     return result
 
 
-def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step) -> int:
+def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step, channels: list[str]) -> int:
     now = store.utcnow()
     with store.transaction(db, "scorecards"):
         if outcome.changed:
@@ -174,7 +179,8 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step)
                        evidence=json.dumps(row["evidence"]), created_at=now)
             before = db.execute("select count(*) from alerts where key = ?", [alert.key]).fetchone()[0]
             if not before:
-                db["alerts"].insert(row)
+                alert_id = db["alerts"].insert(row).last_pk
+                enqueue(db, alert_id, ticker, channels, now)
                 written += 1
         db["score_events"].insert(
             {"thesis": thesis.id, "ticker": ticker, "event": outcome.event.name,
