@@ -1,0 +1,117 @@
+"""The outbox: every alert to every channel, batched per company, retried, never doubled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor import store
+from monitor.errors import DeliveryError
+from monitor.extract.extractor import Extractor
+from monitor.extract.stage import extract_pending
+from monitor.fetch.replay import ReplayPlan, replay_samples
+from monitor.notify.message import Message, Receipt
+from monitor.notify.outbox import DeliverySettings, _claim, deliver_pending, outbox_summary
+from monitor.score.stage import list_alerts, score_pending
+from monitor.score.thesis import load_theses
+from tests.conftest import ROOT, SAMPLES
+
+LATER = datetime.now(UTC) + timedelta(hours=1)
+SETTINGS = DeliverySettings(batch_window=timedelta(minutes=10), max_attempts=3, retry_base=timedelta(seconds=30))
+
+
+class Recorder:
+    """A channel that records what it is given and fails as scripted."""
+
+    def __init__(self, name: str, *failures: DeliveryError) -> None:
+        self.name = name
+        self.failures = list(failures)
+        self.messages: list[Message] = []
+
+    def send(self, message: Message) -> Receipt:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.messages.append(message)
+        return Receipt(self.name, "200 ok")
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = store.open_db(tmp_path / "monitor.db")
+    replay_samples(database, ReplayPlan(SAMPLES, {"APLD", "CIFR"}))
+    extract_pending(database, Extractor.from_dir(ROOT / "rules"))
+    score_pending(database, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"])
+    yield database
+    database.close()
+
+
+def test_every_alert_is_queued_for_every_channel_with_the_alert(db):
+    alerts = list_alerts(db)
+    assert alerts
+    assert db.execute("select count(*) from outbox").fetchone()[0] == 2 * len(alerts)
+
+
+def test_nothing_is_sent_before_the_batch_window_has_passed(db):
+    slack = Recorder("slack")
+    deliver_pending(db, {"slack": slack}, SETTINGS, now=datetime.now(UTC))
+    assert slack.messages == []
+
+
+def test_a_companys_alerts_within_the_window_go_out_as_one_message(db):
+    slack = Recorder("slack")
+    result = deliver_pending(db, {"slack": slack}, SETTINGS, now=LATER)
+    per_ticker = {m.alerts[0]["ticker"]: m for m in slack.messages}
+    assert set(per_ticker) == {"APLD", "CIFR"} and result.sent == 2
+    assert len(per_ticker["APLD"].alerts) == len(list_alerts(db, "APLD"))
+    assert result.alerts_sent == len(list_alerts(db))
+
+
+def test_delivering_again_sends_nothing_twice(db):
+    slack = Recorder("slack")
+    deliver_pending(db, {"slack": slack}, SETTINGS, now=LATER)
+    again = deliver_pending(db, {"slack": slack}, SETTINGS, now=LATER + timedelta(hours=1))
+    assert again.sent == 0 and len(slack.messages) == 2
+
+
+def test_a_rate_limited_message_waits_for_retry_after_then_goes_with_the_same_key(db):
+    slack = Recorder("slack", DeliveryError("slack", "HTTP 429", retry_after=120))
+    first = deliver_pending(db, {"slack": slack}, SETTINGS, now=LATER)
+    too_soon = deliver_pending(db, {"slack": slack}, SETTINGS, now=LATER + timedelta(seconds=60))
+    later = deliver_pending(db, {"slack": slack}, SETTINGS, now=LATER + timedelta(seconds=121))
+    assert first.retrying == 1 and too_soon.sent == 0 and later.sent == 1
+    keys = [row[0] for row in db.execute("select distinct message_key from outbox where channel = 'slack'")]
+    assert {m.key for m in slack.messages} == set(keys)
+
+
+def test_a_permanent_failure_becomes_a_dead_letter(db):
+    slack = Recorder("slack", DeliveryError("slack", "HTTP 404", permanent=True))
+    result = deliver_pending(db, {"slack": slack}, SETTINGS, now=LATER)
+    summary = outbox_summary(db)
+    assert result.dead == 1 and summary["channels"]["slack"]["dead"] >= 1
+    assert summary["dead_letters"][0]["last_error"] == "slack: HTTP 404"
+
+
+def test_retries_end_in_a_dead_letter_after_max_attempts(db):
+    failures = [DeliveryError("email", "connection refused") for _ in range(10)]
+    email = Recorder("email", *failures)
+    moment = LATER
+    for _ in range(6):
+        deliver_pending(db, {"email": email}, SETTINGS, now=moment)
+        moment += timedelta(hours=7)
+    statuses = {row[0] for row in db.execute("select status from outbox where channel = 'email'")}
+    assert statuses == {"dead"}
+
+
+def test_one_failing_channel_does_not_hold_back_another(db):
+    slack = Recorder("slack", *[DeliveryError("slack", "HTTP 500") for _ in range(5)])
+    email = Recorder("email")
+    deliver_pending(db, {"slack": slack, "email": email}, SETTINGS, now=LATER)
+    assert len(email.messages) == 2 and slack.messages == []
+
+
+def test_a_claimed_message_interrupted_before_sending_is_resent_with_its_key(db):
+    [claimed, *_] = _claim(db, "slack", SETTINGS, LATER)  # then the process dies before sending
+    slack = Recorder("slack")
+    deliver_pending(db, {"slack": slack}, SETTINGS, now=LATER)
+    assert claimed in {m.key for m in slack.messages} and len(slack.messages) == 2
