@@ -12,6 +12,7 @@ from monitor.errors import ConfigError
 from monitor.extract.extractor import Extractor
 from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
+from monitor.market.replay import replay_market
 from monitor.score.engine import Evidence, compute
 from monitor.score.stage import events, list_alerts, replay, score_pending, scorecard_history, step
 from monitor.score.thesis import load_theses
@@ -26,6 +27,7 @@ def bundled(tmp_path_factory):
     db = store.open_db(tmp_path_factory.mktemp("score") / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
     extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    replay_market(db, SAMPLES / "market")
     yield db
     db.close()
 
@@ -44,7 +46,7 @@ def event_for(db, thesis, ticker: str, url_part: str):
     evidence = evidence_of(db, ticker)
     document = next(d for d in store.list_documents(db, ticker) if url_part in d["url"])
     event = next(e for e in events(thesis, evidence, {}) if e.document_id == document["id"])
-    return step(thesis, ticker, event, evidence, {})
+    return step(thesis, ticker, event, evidence, {}, {})
 
 
 def test_a_signed_lease_moves_contracted_compute_and_raises_one_high_alert(bundled, thesis):
@@ -161,3 +163,23 @@ def test_a_thesis_with_an_unknown_disclosure_type_names_the_key(tmp_path):
                                                   'types = ["powr"], commitment = "binding"', 1))
     with pytest.raises(ConfigError, match=r"t.toml: pillars.1.evidence.0: unknown disclosure types \['powr'\]"):
         load_theses(tmp_path)
+
+
+def test_a_btc_drawdown_past_the_threshold_raises_the_reversal_risk_alert(bundled, thesis):
+    from monitor.score.stage import load_inputs
+
+    evidence, market = load_inputs(bundled, thesis, "MARA")
+    risk_alerts = [a for s in replay(thesis, "MARA", evidence, market) for a in s.alerts if a.pillar == "btc_drawdown"]
+    first = risk_alerts[0]
+    assert first.as_of == "2025-02-27" and first.severity == "warning" and first.direction == "negative"
+    assert "crossed 20 upwards" in " ".join(first.reasons)
+    assert any("btc_usd" in e["sentence"] and "below its 365-day high" in e["sentence"] for e in first.evidence)
+
+
+def test_a_drawdown_wobbling_around_a_threshold_alerts_once_until_it_recovers(bundled, thesis):
+    from monitor.score.stage import load_inputs
+
+    evidence, market = load_inputs(bundled, thesis, "MARA")
+    risk_alerts = [a for s in replay(thesis, "MARA", evidence, market) for a in s.alerts if a.pillar == "btc_drawdown"]
+    ups = [a for a in risk_alerts if "crossed 20 upwards" in " ".join(a.reasons)]
+    assert len(ups) == 1  # Feb-Apr 2025 the drawdown went 20, 15, 24, 21, 18, 22, 25, 20: one alert

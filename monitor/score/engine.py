@@ -210,14 +210,20 @@ def alert_key(thesis: str, ticker: str, event: str) -> str:
 
 
 def decide(thesis: Thesis, before: Scorecard, after: Scorecard, event: str,
-           new_evidence: list[Evidence], history: list[Evidence]) -> list[AlertDecision]:
-    """At most one alert for an event, carrying every pillar change and reason that fired."""
+           new_evidence: list[Evidence], history: list[Evidence], levels: dict[str, int]) -> list[AlertDecision]:
+    """At most one alert for an event, carrying every pillar change and reason that fired.
+
+    ``levels`` holds, per pillar, how many thresholds its last alert was above; it
+    is updated in place. A threshold alerts once on the way up, and only once the
+    value has fallen ``alert_hysteresis`` below it on the way down, so a series
+    that wobbles around a threshold does not alert every week.
+    """
     changes: list[PillarChange] = []
     cited: list[Evidence] = []
     for pillar in thesis.pillars:
         old, new = before.pillars[pillar.id].value, after.pillars[pillar.id].value
         fresh = [e for e in new_evidence if any(matches(rule, e) for rule in pillar.evidence)]
-        reasons = _moves(pillar, old, new) + _evidence_reasons(pillar, fresh, history)
+        reasons = _crossings(pillar, new, levels) + _step(pillar, old, new) + _evidence_reasons(pillar, fresh, history)
         if not reasons:
             continue
         changes.append(PillarChange(pillar.id, pillar.name, old, new, tuple(reasons), _severity(pillar, fresh),
@@ -265,16 +271,24 @@ def _direction(pillar: Pillar, old: float, new: float, fresh: list[Evidence]) ->
     return ("negative" if rising else "positive") if pillar.kind == "risk" else ("positive" if rising else "negative")
 
 
-def _moves(pillar: Pillar, old: float, new: float) -> list[str]:
-    reasons = []
-    for threshold in pillar.alert_thresholds:
-        if old < threshold <= new:
-            reasons.append(f"crossed {threshold:g} upwards")
-        elif new < threshold <= old:
-            reasons.append(f"crossed {threshold:g} downwards")
+def _crossings(pillar: Pillar, new: float, levels: dict[str, int]) -> list[str]:
+    thresholds = sorted(pillar.alert_thresholds)
+    level = levels.get(pillar.id, 0)
+    above = sum(1 for t in thresholds if new >= t)
+    still_above = sum(1 for t in thresholds if new >= t - pillar.alert_hysteresis)
+    if above > level:
+        levels[pillar.id] = above
+        return [f"crossed {t:g} upwards" for t in thresholds[level:above]]
+    if still_above < level:
+        levels[pillar.id] = still_above
+        return [f"fell below {t:g}" for t in thresholds[still_above:level]]
+    return []
+
+
+def _step(pillar: Pillar, old: float, new: float) -> list[str]:
     if abs(new - old) >= pillar.alert_step:
-        reasons.append(f"moved {new - old:+.1f} (step {pillar.alert_step:g})")
-    return reasons
+        return [f"moved {new - old:+.1f} (step {pillar.alert_step:g})"]
+    return []
 
 
 def _evidence_reasons(pillar: Pillar, fresh: list[Evidence], history: list[Evidence]) -> list[str]:

@@ -47,6 +47,9 @@ def ensure_score_schema(db: sqlite_utils.Database) -> None:
             )
             db["alerts"].create_index(["key"], unique=True)
             db["alerts"].create_index(["ticker", "as_of"])
+        if "alert_levels" not in db.table_names():
+            db["alert_levels"].create({"thesis": str, "ticker": str, "pillar": str, "level": int},
+                                      pk=("thesis", "ticker", "pillar"))
         if "score_events" not in db.table_names():
             db["score_events"].create(
                 {"thesis": str, "ticker": str, "event": str, "day": str, "processed_at": str},
@@ -113,7 +116,8 @@ def events(thesis: Thesis, evidence: list[Evidence], market: Series, start: date
     return [e for e in everything if (start is None or e.day >= start) and (end is None or e.day <= end)]
 
 
-def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], market: Series) -> Step:
+def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], market: Series,
+         levels: dict[str, int]) -> Step:
     if event.document_id is not None:
         new = [e for e in evidence if e.document_id == event.document_id]
         others = [e for e in evidence if e.document_id != event.document_id]
@@ -124,15 +128,16 @@ def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], ma
         before = compute(thesis, ticker, event.day, evidence, market, market_as_of=event.previous_market_day)
         after = compute(thesis, ticker, event.day, evidence, market)
     history = [e for e in evidence if e.day <= event.day and e.document_id != event.document_id]
-    alerts = decide(thesis, before, after, event.name, new, history)
+    alerts = decide(thesis, before, after, event.name, new, history, levels)
     alerts += lapsed(thesis, ticker, event.day, [e for e in evidence if e.day <= event.day])
     return Step(event, before, after, alerts)
 
 
 def replay(thesis: Thesis, ticker: str, evidence: list[Evidence], market: Series,
            start: date | None = None, end: date | None = None) -> Iterator[Step]:
+    levels: dict[str, int] = {}
     for event in events(thesis, evidence, market, start, end):
-        yield step(thesis, ticker, event, evidence, market)
+        yield step(thesis, ticker, event, evidence, market, levels)
 
 
 def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: list[str] | None = None) -> ScoreResult:
@@ -148,19 +153,22 @@ def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: lis
             done = {row[0] for row in db.execute(
                 "select event from score_events where thesis = ? and ticker = ?", [thesis.id, ticker])}
             last_market = max((e[4:] for e in done if e.startswith("mkt:")), default=None)
+            levels = {row[0]: row[1] for row in db.execute(
+                "select pillar, level from alert_levels where thesis = ? and ticker = ?", [thesis.id, ticker])}
             for event in events(thesis, evidence, market):
                 if event.name in done or (event.name.startswith("mkt:") and last_market
                                           and event.day.isoformat() <= last_market):
                     continue
-                outcome = step(thesis, ticker, event, evidence, market)
-                written = _save(db, thesis, ticker, outcome, channels or [])
+                outcome = step(thesis, ticker, event, evidence, market, levels)
+                written = _save(db, thesis, ticker, outcome, channels or [], levels)
                 result.events += 1
                 result.scorecards += int(outcome.changed)
                 result.alerts += written
     return result
 
 
-def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step, channels: list[str]) -> int:
+def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step, channels: list[str],
+          levels: dict[str, int]) -> int:
     now = store.utcnow()
     with store.transaction(db, "scorecards"):
         if outcome.changed:
@@ -182,6 +190,10 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step,
                 alert_id = db["alerts"].insert(row).last_pk
                 enqueue(db, alert_id, ticker, channels, now)
                 written += 1
+        db["alert_levels"].upsert_all(
+            [{"thesis": thesis.id, "ticker": ticker, "pillar": pillar, "level": level} for pillar, level in levels.items()],
+            pk=("thesis", "ticker", "pillar"),
+        )
         db["score_events"].insert(
             {"thesis": thesis.id, "ticker": ticker, "event": outcome.event.name,
              "day": outcome.event.day.isoformat(), "processed_at": now},

@@ -57,6 +57,7 @@ class Pillar(_Strict):
     saturation: float = Field(50.0, ge=0)
     alert_step: float = Field(15.0, gt=0)
     alert_thresholds: list[float] = []
+    alert_hysteresis: float = Field(5.0, ge=0)  # how far below a threshold a value must fall to alert again
     evidence: list[EvidenceRule] = []
     market: list[MarketTerm] = []
     inverse_of: str | None = None
