@@ -343,9 +343,10 @@ def runtime(tmp_path: Path, offline: bool = True, rules_dir: Path = ROOT / "rule
 @pytest.mark.parametrize("offline", [True, False], ids=["offline", "online"])
 def test_the_daemon_runs_extraction_every_minute_after_the_fetch_jobs(tmp_path: Path, offline: bool) -> None:
     jobs = scheduled_jobs(runtime(tmp_path, offline))
+    names = [job.name for job in jobs]
 
-    assert jobs[-1].name == "extract"
-    assert jobs[-1].every_seconds == 60
+    assert names[-2:] == ["extract", "score"]  # scoring reads what extraction wrote
+    assert jobs[-2].every_seconds == 60
 
 
 def test_the_extract_job_gives_every_stored_document_an_extractions_row(tmp_path: Path) -> None:
