@@ -25,6 +25,7 @@ from monitor.config import Config, HttpSettings, load_config
 from monitor.documents import normalise_text
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import configure_logging
+from monitor.market.result import MarketPoll
 
 app = typer.Typer(help="Watch companies' filings and press releases for thesis-moving disclosures.",
                   no_args_is_help=True, add_completion=False)
@@ -103,12 +104,17 @@ def run(
     table = Table(title=f"monitor run --once ({'offline replay' if rt.offline else 'online'})")
     for column in ("source", "seen", "added", "requests", "errors"):
         table.add_column(column, justify="left" if column == "source" else "right")
+    market = [r for r in summary.polls if isinstance(r, MarketPoll)]
     for result in summary.polls:
-        table.add_row(result.source, str(result.filings_seen), str(result.documents_added),
-                      str(result.requests), str(len(result.errors)))
+        seen, added = ((result.observations, result.changed) if isinstance(result, MarketPoll)
+                       else (result.filings_seen, result.documents_added))
+        table.add_row(result.source, str(seen), str(added), str(result.requests), str(len(result.errors)))
     console.print(table)
     console.print(f"{sum(r.documents_added for r in summary.polls)} documents added in "
                   f"{time.perf_counter() - started:.1f}s")
+    if market:
+        console.print(f"market: {sum(r.changed for r in market)} observations added or revised "
+                      f"({len(market)} source{'s' if len(market) != 1 else ''})", highlight=False)
     extracted = summary.extract
     rules = f" (rules {extracted.rules_version})" if extracted.rules_version else ""
     console.print(f"extract: {extracted.documents} documents extracted, {extracted.disclosures} disclosures, "
@@ -491,6 +497,28 @@ def alerts(
         cites = "\n".join(f"“{e['sentence'][:160]}” {e['url']}" for e in row["evidence"][:2])
         table.add_row(row["as_of"], f"{row['severity']} {row['direction']}", row["title"],
                       "\n".join(row["reasons"]), cites)
+    console.print(table)
+
+
+@app.command("market-data")
+def market_data(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False) -> None:
+    """List the stored market series: first and last day, number of observations."""
+    try:
+        db = state.db()
+        try:
+            rows = store.list_market_series(db)
+        finally:
+            db.close()
+    except MonitorError as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(store.dumps(rows))
+        return
+    table = Table(title=f"{len(rows)} market series")
+    for column in ("series", "first", "last", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for row in rows:
+        table.add_row(row["series"], row["first"], row["last"], str(row["count"]))
     console.print(table)
 
 

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import ConfigError
+from monitor.market.series import MarketFormat, check_series_name
 
 DEFAULT_FORMS = ["8-K", "8-K/A", "10-Q", "10-Q/A", "10-K", "10-K/A", "6-K", "6-K/A", "425"]
 
@@ -82,6 +83,79 @@ class ScheduleSettings(_Strict):
     reconcile_hours: float = Field(6.0, gt=0)
     tickers_refresh_hours: float = Field(24.0, gt=0)
     extract_minutes: float = Field(1.0, gt=0)
+    market_hours: float = Field(6.0, gt=0)
+
+
+def _http_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"{url!r} must be an http(s) URL")
+    return url
+
+
+class MarketSource(_Strict):
+    """One daily series and where to fetch it: ``[[market.sources]]``."""
+
+    series: str
+    url: str
+    format: MarketFormat
+
+    @field_validator("series")
+    @classmethod
+    def _series(cls, value: str) -> str:
+        return check_series_name(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+DEFAULT_MARKET_SOURCES = [
+    MarketSource(series="btc_usd", format="coingecko_json",
+                 url="https://api.coingecko.com/api/v3/coins/bitcoin/market_chart?vs_currency=usd&days=365&interval=daily"),
+    MarketSource(series="hy_oas", format="fred_csv", url="https://fred.stlouisfed.org/graph/fredgraph.csv?id=BAMLH0A0HYM2"),
+    MarketSource(series="ust_10y", format="fred_csv", url="https://fred.stlouisfed.org/graph/fredgraph.csv?id=DGS10"),
+]
+
+
+class MarketSettings(_Strict):
+    """Daily market series. ``sources`` are fetched as listed (listing any replaces the defaults);
+    besides them, ``px:TICKER`` is fetched for every watched company and every ``price_symbols``
+    entry from ``price_url_template`` (``{symbol}`` is the ticker in lower case; "" turns this off),
+    unless ``sources`` already has that series."""
+
+    sources: list[MarketSource] = DEFAULT_MARKET_SOURCES
+    price_url_template: str = "https://stooq.com/q/d/l/?s={symbol}.us&i=d"
+    price_format: MarketFormat = "stooq_csv"
+    price_symbols: list[str] = ["IBIT"]
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_series(cls, value: list[MarketSource]) -> list[MarketSource]:
+        seen: set[str] = set()
+        for source in value:
+            if source.series in seen:
+                raise ValueError(f"series {source.series} is listed twice")
+            seen.add(source.series)
+        return value
+
+    @field_validator("price_url_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if not value:
+            return value
+        if "{symbol}" not in value:
+            raise ValueError(f"{value!r} has no {{symbol}} placeholder")
+        try:
+            value.format(symbol="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"{value!r}: only {{symbol}} may be in braces ({exc})") from None
+        return _http_url(value)
+
+    @field_validator("price_symbols")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        return [check_series_name(f"px:{symbol.strip().upper()}")[3:] for symbol in value]
 
 
 class SecretsSettings(_Strict):
@@ -119,6 +193,7 @@ class Config(_Strict):
     http: HttpSettings = HttpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     secrets: SecretsSettings = SecretsSettings()
+    market: MarketSettings = MarketSettings()
     companies: list[Company] = []
     base_dir: Path = Path(".")
 

@@ -25,6 +25,8 @@ from monitor.fetch.http import HttpClient
 from monitor.fetch.limiter import RateLimiter
 from monitor.fetch.replay import REPLAY_SOURCE, ReplayPlan, replay_samples
 from monitor.fetch.result import PollResult
+from monitor.market.fetch import fetch_series, market_source_name, market_sources
+from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
 from monitor.score.stage import ScoreResult, score_pending
 from monitor.score.thesis import Thesis, load_theses
 from monitor.tickers import TICKERS_URL_PATH, WatchedCompany, save_ticker_map, watched_companies
@@ -168,6 +170,24 @@ def job_replay(rt: Runtime) -> list[PollResult]:
     return [_guarded(rt, REPLAY_SOURCE, str(plan.samples_dir), lambda db: replay_samples(db, plan))]
 
 
+def job_market(rt: Runtime) -> list[PollResult]:
+    """Every market source ([market] of the config, and px:TICKER per watched company): one result each."""
+    if rt.client is None:
+        return []
+    client = rt.client
+    return [
+        _guarded(rt, market_source_name(source.series), source.url,
+                 lambda db, s=source: fetch_series(client, db, s))
+        for source in market_sources(rt.config.market, [c.ticker for c in rt.companies])
+    ]
+
+
+def job_market_replay(rt: Runtime) -> list[PollResult]:
+    """Offline: the bundled market files of ``samples_dir/market`` (idempotent, so cheap to repeat)."""
+    samples = rt.config.path(rt.config.monitor.samples_dir) / "market"
+    return [_guarded(rt, MARKET_REPLAY_SOURCE, str(samples), lambda db: replay_market(db, samples))]
+
+
 def job_refresh_tickers(rt: Runtime) -> list[PollResult]:
     if rt.client is None or _sec_paused(rt):
         return []
@@ -277,12 +297,16 @@ def fetch_jobs(rt: Runtime) -> list[Job]:
     """One job per source kind; offline the replay stands in for all of them."""
     schedule = rt.config.schedule
     if rt.offline:
-        return [Job("replay", job_replay, schedule.feeds_poll_minutes * 60)]
+        return [
+            Job("replay", job_replay, schedule.feeds_poll_minutes * 60),
+            Job("market-replay", job_market_replay, schedule.market_hours * 3600),
+        ]
     return [
         Job("edgar-latest", job_edgar_latest, schedule.edgar_poll_minutes * 60),
         Job("edgar-reconcile", job_reconcile, schedule.reconcile_hours * 3600),
         Job("feeds", job_feeds, schedule.feeds_poll_minutes * 60),
         Job("tickers", job_refresh_tickers, schedule.tickers_refresh_hours * 3600),
+        Job("market", job_market, schedule.market_hours * 3600),
     ]
 
 

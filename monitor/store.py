@@ -1,11 +1,14 @@
 """The SQLite store (sqlite-utils, WAL): small functions returning plain data.
 
-Every write that belongs together happens in one ``db.atomic()`` block, so a
+Every write that belongs together happens in one ``transaction()`` block, so a
 kill at any moment leaves either the whole filing or none of it, and a restart
 simply fetches again what is missing. Documents are unique by ``doc_key``
 (source + accession/file or feed GUID) and, per company, by content hash, so a
 filing seen through the latest-filings feed and again through the submissions
 JSON is stored once.
+
+Market data lives in ``market_observations``: one value per (series, ISO day), upserted so that a
+revised value replaces the old one and saving the same data twice changes no row.
 
 Extraction results live in ``disclosures`` (one row per disclosure, with the
 document's ticker, URL and date copied in for plain queries) and
@@ -56,10 +59,27 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
 
 @contextmanager
 def transaction(db: sqlite_utils.Database, what: str) -> Iterator[None]:
-    """``db.atomic()`` whose SQLite failures become StoreError naming what was being written."""
+    """A write transaction whose SQLite failures become StoreError naming what was being written.
+
+    The outermost block starts with ``BEGIN IMMEDIATE``: it takes the write lock first (waiting up
+    to ``busy_timeout`` for another writer), so a read inside the block is never overtaken by another
+    connection's commit. A deferred ``BEGIN`` that reads and then writes fails at once with "database
+    is locked" when that happens in WAL mode, whatever the busy timeout, and jobs run in parallel
+    threads. A nested block is a savepoint (``db.atomic()``).
+    """
     try:
-        with db.atomic():
+        if db.conn.in_transaction:
+            with db.atomic():
+                yield
+            return
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
             yield
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise
     except sqlite3.Error as exc:
         raise StoreError(f"{what}: {exc}") from exc
 
@@ -158,6 +178,12 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             )
             db["disclosures"].create_index(["document_id"])
             db["disclosures"].create_index(["ticker", "type"])
+        if "market_observations" not in db.table_names():
+            db["market_observations"].create(
+                {"series": str, "day": str, "value": float, "source": str, "fetched_at": str},
+                pk=("series", "day"),
+                not_null={"value"},
+            )
         if "extractions" not in db.table_names():
             db["extractions"].create(
                 {"document_id": int, "rules_version": str, "disclosures": int, "extracted_at": str, "error": str},
@@ -371,6 +397,55 @@ def list_disclosures(
 
 def list_extractions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [dict(row) for row in db.query("select * from extractions order by document_id")]
+
+
+# --- market data ----------------------------------------------------------------------
+
+
+def save_observations(
+    db: sqlite_utils.Database, series: str, observations: Iterable[Any], source: str, fetched_at: str | None = None
+) -> int:
+    """Upsert a series' daily observations in one transaction; return the rows added or changed.
+
+    ``observations`` have ``day`` (a date) and ``value``. A day already stored with the same value is
+    left alone (its source and fetch time too), so saving the same data again changes nothing; a
+    revised value replaces the old one and takes this call's source.
+    """
+    fetched_at = fetched_at or utcnow()
+    rows = [(series, obs.day.isoformat(), float(obs.value), source, fetched_at) for obs in observations]
+    with transaction(db, f"market series {series}"):
+        before = db.conn.total_changes
+        db.conn.executemany(
+            "insert into market_observations (series, day, value, source, fetched_at) values (?, ?, ?, ?, ?) "
+            "on conflict (series, day) do update set value = excluded.value, source = excluded.source, "
+            "fetched_at = excluded.fetched_at where value is not excluded.value",
+            rows,
+        )
+        return db.conn.total_changes - before
+
+
+def market_series(
+    db: sqlite_utils.Database, series: str, start: Any = None, end: Any = None
+) -> list[tuple[str, float]]:
+    """(ISO day, value) of a series, oldest first; ``start`` and ``end`` (dates or ISO days) are inclusive."""
+    conditions, params = ["series = ?"], [series]
+    if start is not None:
+        conditions.append("day >= ?")
+        params.append(start.isoformat() if hasattr(start, "isoformat") else str(start))
+    if end is not None:
+        conditions.append("day <= ?")
+        params.append(end.isoformat() if hasattr(end, "isoformat") else str(end))
+    sql = f"select day, value from market_observations where {' and '.join(conditions)} order by day"
+    return [(row[0], row[1]) for row in db.execute(sql, params)]
+
+
+def list_market_series(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """One row per stored series: its name, first and last day, and how many observations."""
+    sql = (
+        "select series, min(day) as first, max(day) as last, count(*) as count "
+        "from market_observations group by series order by series"
+    )
+    return [dict(row) for row in db.query(sql)]
 
 
 # --- fetch state (conditional GET) --------------------------------------------
