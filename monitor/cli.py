@@ -149,8 +149,12 @@ def documents(
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False) -> None:
     """Last poll per source, recent errors and counts."""
+    from monitor.notify.outbox import outbox_summary
+
     try:
-        data = store.status(state.db())
+        db = state.db()
+        data = store.status(db)
+        data["outbox"] = outbox_summary(db)
     except MonitorError as exc:
         raise fail(exc) from None
     if as_json:
@@ -165,6 +169,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of
         sources.add_row(row["name"], row["last_success_at"] or "never", row["last_attempt_at"] or "",
                         str(row["consecutive_failures"]), str(row["documents_added"]), row["last_error"] or "")
     console.print(sources)
+    for channel, counts in data["outbox"]["channels"].items():
+        console.print(f"outbox {channel}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+                      highlight=False)
     if data["recent_errors"]:
         recent = Table(title=f"recent errors ({data['errors_total']} in all)")
         for column in ("time", "source", "url", "cause"):
@@ -481,23 +488,112 @@ def alerts(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
     """Alerts raised by the scorecard rules, with what changed, why, and the cited evidence."""
+    from monitor.notify.outbox import delivery_status, outbox_summary
     from monitor.score.stage import list_alerts
 
     try:
-        rows = list_alerts(state.db(), ticker)
+        db = state.db()
+        rows = list_alerts(db, ticker)
+        delivered = delivery_status(db)
+        summary = outbox_summary(db)
     except MonitorError as exc:
         raise fail(exc) from None
+    for row in rows:
+        row["delivery"] = delivered.get(row["id"], {})
     if as_json:
-        typer.echo(store.dumps(rows))
+        typer.echo(store.dumps({"alerts": rows, "outbox": summary}))
         return
     table = Table(title=f"{len(rows)} alerts", show_lines=True)
-    for column in ("as of", "severity", "alert", "why", "evidence"):
+    for column in ("as of", "severity", "alert", "why", "evidence", "delivery"):
         table.add_column(column, overflow="fold")
     for row in rows:
         cites = "\n".join(f"“{e['sentence'][:160]}” {e['url']}" for e in row["evidence"][:2])
         table.add_row(row["as_of"], f"{row['severity']} {row['direction']}", row["title"],
-                      "\n".join(row["reasons"]), cites)
+                      "\n".join(row["reasons"]), cites,
+                      "\n".join(f"{k}: {v}" for k, v in row["delivery"].items()) or "not queued")
     console.print(table)
+    if summary["dead_letters"]:
+        console.print(f"[red]{len(summary['dead_letters'])} dead letters[/red]: see `monitor status`")
+
+
+@app.command()
+def deliver() -> None:
+    """Send what the outbox holds to the configured channels (the daemon does this every deliver_seconds)."""
+    from monitor.pipeline import Runtime, job_deliver
+
+    try:
+        config = state.config()
+        configure_logging(config.monitor.log_format, state.verbose)
+        rt = Runtime(config, state.db_path or config.path(config.monitor.db), [], offline=True)
+    except MonitorError as exc:
+        raise fail(exc) from None
+    result = job_deliver(rt)
+    console.print(f"deliver: {result.sent} messages ({result.alerts_sent} alerts) sent, {result.retrying} retrying, "
+                  f"{result.dead} dead", highlight=False)
+    if result.errors:
+        raise typer.Exit(code=1)
+
+
+@app.command("test-alert")
+def test_alert(
+    channel: Annotated[str, typer.Option("--channel", help="slack or email.")],
+) -> None:
+    """Send a harmless test message to one channel, to check its set-up."""
+    import uuid
+
+    from monitor.errors import DeliveryError
+    from monitor.notify.channels import build_channels, close_channels
+    from monitor.notify.message import Message
+
+    if channel not in ("slack", "email"):
+        raise typer.BadParameter("--channel must be slack or email")
+    try:
+        channels = build_channels(state.config(), [channel])
+    except MonitorError as exc:
+        raise fail(exc) from None
+    message = Message(key=f"test-{uuid.uuid4().hex[:12]}", kind="test", subject="catalyst-monitor test message",
+                      text="This is a test message from catalyst-monitor: if you can read it, alerts will arrive here.")
+    try:
+        receipt = channels[channel].send(message)
+    except DeliveryError as exc:
+        raise fail(exc) from None
+    finally:
+        close_channels(channels)
+    console.print(f"{channel}: {receipt.status}", highlight=False)
+
+
+@app.command()
+def digest(
+    week: Annotated[Optional[str], typer.Option("--week", help="ISO week, e.g. 2025-W33 [default: last complete week].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the HTML, text and PNG files.")] = None,
+    send: Annotated[bool, typer.Option("--send", help="Also send it to the configured channels.")] = False,
+) -> None:
+    """The weekly digest: scorecards now vs a week ago, what moved them, risks, pending items, charts."""
+    from datetime import date
+
+    from monitor.notify.channels import build_channels, close_channels
+    from monitor.notify.digest import default_week_end, iso_week_bounds
+    from monitor.notify.weekly import weekly_digest
+
+    try:
+        week_end = iso_week_bounds(week)[1] if week else default_week_end(date.today())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    channels = {}
+    try:
+        config = state.config()
+        db = state.db(config)
+        channels = build_channels(config) if send else {}
+        run = weekly_digest(db, _theses(config, None), week_end, out or config.path(config.notify.digest_dir), channels)
+    except MonitorError as exc:
+        raise fail(exc) from None
+    finally:
+        close_channels(channels)
+    console.print(f"digest {run.week}: {run.files.html_path}\n  {run.files.text_path}", highlight=False)
+    for chart in run.files.chart_paths:
+        console.print(f"  {chart}", highlight=False)
+    for name, status in run.sent.items():
+        console.print(f"sent to {name}: {status}", highlight=False)
 
 
 @app.command("market-data")

@@ -165,6 +165,37 @@ class SecretsSettings(_Strict):
     smtp_password_env: str = "MONITOR_SMTP_PASSWORD"
 
 
+class SlackSettings(_Strict):
+    base_link: str = ""  # where "… and N more" points when evidence is cut (e.g. a Datasette page)
+
+
+class EmailSettingsFile(_Strict):
+    """SMTP settings; the password comes from the variable named by secrets.smtp_password_env."""
+
+    host: str = "localhost"
+    port: int = Field(587, gt=0, lt=65536)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str = ""
+    sender: str = ""
+    recipients: list[str] = []
+    timeout_seconds: float = Field(20.0, gt=0)
+
+
+class NotifySettings(_Strict):
+    channels: list[Literal["slack", "email"]] = []
+    batch_window_minutes: float = Field(10.0, ge=0)
+    max_attempts: int = Field(8, ge=1)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    deliver_seconds: float = Field(30.0, gt=0)
+    source_failure_threshold: int = Field(3, ge=1)
+    digest_day_of_week: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    digest_time: str = Field("07:30", pattern=r"^\d{2}:\d{2}$")
+    digest_timezone: str = "UTC"
+    digest_dir: Path = Path("data/digests")
+    slack: SlackSettings = SlackSettings()
+    email: EmailSettingsFile = EmailSettingsFile()
+
+
 class Company(_Strict):
     ticker: str
     cik: int | None = None
@@ -193,6 +224,7 @@ class Config(_Strict):
     http: HttpSettings = HttpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     secrets: SecretsSettings = SecretsSettings()
+    notify: NotifySettings = NotifySettings()
     market: MarketSettings = MarketSettings()
     companies: list[Company] = []
     base_dir: Path = Path(".")

@@ -16,9 +16,10 @@ from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.pipeline import Runtime, register_companies, scheduled_jobs
+from monitor.pipeline import Runtime, job_digest, register_companies, scheduled_jobs
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,12 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
             job.run, IntervalTrigger(seconds=job.every_seconds), args=[rt], id=job.name, name=job.name,
             next_run_time=datetime.now().astimezone(),
         )
+    notify = rt.config.notify
+    if notify.channels:
+        hour, minute = (int(part) for part in notify.digest_time.split(":"))
+        scheduler.add_job(job_digest, CronTrigger(day_of_week=notify.digest_day_of_week, hour=hour, minute=minute,
+                                                  timezone=notify.digest_timezone),
+                          args=[rt], id="digest", name="weekly digest")
     return scheduler
 
 

@@ -27,6 +27,7 @@ from monitor.fetch.replay import REPLAY_SOURCE, ReplayPlan, replay_samples
 from monitor.fetch.result import PollResult
 from monitor.market.fetch import fetch_series, market_source_name, market_sources
 from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
+from monitor.notify.outbox import DeliveryResult
 from monitor.score.stage import ScoreResult, score_pending
 from monitor.score.thesis import Thesis, load_theses
 from monitor.tickers import TICKERS_URL_PATH, WatchedCompany, save_ticker_map, watched_companies
@@ -263,7 +264,7 @@ def job_score(rt: Runtime) -> ScoreResult:
     try:
         theses_dir = rt.config.path(rt.config.monitor.theses_dir)
         theses: list[Thesis] = with_last_good(rt, db, "theses", lambda: load_theses(theses_dir))
-        result = score_pending(db, theses)
+        result = score_pending(db, theses, channels=list(rt.config.notify.channels))
     except MonitorError as exc:
         log.warning("score: %s", exc)
         return ScoreResult(errors=[str(exc)])
@@ -275,6 +276,62 @@ def job_score(rt: Runtime) -> ScoreResult:
     if result.events:
         log.info("score: %d events, %d scorecard changes, %d alerts", result.events, result.scorecards, result.alerts)
     return result
+
+
+def job_deliver(rt: Runtime) -> DeliveryResult:
+    """Report sources failing N times in a row, then send what the outbox holds to each channel."""
+    from monitor.notify.channels import build_channels, close_channels, delivery_settings
+    from monitor.notify.outbox import deliver_pending
+    from monitor.notify.source_alerts import raise_source_alerts
+
+    try:
+        db = store.open_db(rt.db_path)
+    except MonitorError as exc:
+        log.warning("deliver: %s", exc)
+        return DeliveryResult(errors=[str(exc)])
+    channels = {}
+    try:
+        raise_source_alerts(db, rt.config.notify.source_failure_threshold, list(rt.config.notify.channels))
+        channels = build_channels(rt.config)
+        result = deliver_pending(db, channels, delivery_settings(rt.config))
+    except MonitorError as exc:
+        log.warning("deliver: %s", exc)
+        return DeliveryResult(errors=[str(exc)])
+    except Exception as exc:  # a bug must not kill the scheduler; it is logged with its traceback
+        log.exception("deliver: unexpected failure")
+        return DeliveryResult(errors=[f"{type(exc).__name__}: {exc}"])
+    finally:
+        close_channels(channels)
+        db.close()
+    if result.sent or result.errors:
+        log.info("deliver: %d messages (%d alerts) sent, %d retrying, %d dead", result.sent, result.alerts_sent,
+                 result.retrying, result.dead)
+    return result
+
+
+def job_digest(rt: Runtime) -> None:
+    """The scheduled weekly digest: last completed week, written to notify.digest_dir and sent."""
+    from datetime import date
+
+    from monitor.notify.channels import build_channels, close_channels
+    from monitor.notify.digest import default_week_end
+    from monitor.notify.weekly import weekly_digest
+
+    channels = {}
+    db = store.open_db(rt.db_path)
+    try:
+        theses = with_last_good(rt, db, "theses", lambda: load_theses(rt.config.path(rt.config.monitor.theses_dir)))
+        channels = build_channels(rt.config)
+        run = weekly_digest(db, theses, default_week_end(date.today()), rt.config.path(rt.config.notify.digest_dir),
+                            channels)
+        log.info("digest %s written to %s; sent: %s", run.week, run.files.html_path, run.sent or "nowhere")
+    except MonitorError as exc:
+        log.error("digest: %s", exc)
+    except Exception:  # a bug must not kill the scheduler; it is logged with its traceback
+        log.exception("digest: unexpected failure")
+    finally:
+        close_channels(channels)
+        db.close()
 
 
 def register_companies(rt: Runtime) -> None:
@@ -289,7 +346,7 @@ def register_companies(rt: Runtime) -> None:
 @dataclass(frozen=True)
 class Job:
     name: str
-    run: Callable[[Runtime], Union[list[PollResult], ExtractResult, ScoreResult]]
+    run: Callable[[Runtime], Union[list[PollResult], ExtractResult, ScoreResult, DeliveryResult]]
     every_seconds: float
 
 
@@ -313,7 +370,10 @@ def fetch_jobs(rt: Runtime) -> list[Job]:
 def scheduled_jobs(rt: Runtime) -> list[Job]:
     """The fetch jobs, then the extraction stage (online and offline alike)."""
     every = rt.config.schedule.extract_minutes * 60
-    return [*fetch_jobs(rt), Job("extract", job_extract, every), Job("score", job_score, every)]
+    jobs = [*fetch_jobs(rt), Job("extract", job_extract, every), Job("score", job_score, every)]
+    if rt.config.notify.channels:
+        jobs.append(Job("deliver", job_deliver, rt.config.notify.deliver_seconds))
+    return jobs
 
 
 @dataclass

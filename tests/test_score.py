@@ -138,7 +138,7 @@ name = "River Bend contracted and on schedule"
 kind = "backing"
 weight = 1.0
 half_life_days = 365
-saturation = 40
+saturation = 20
 alert_thresholds = [50]
 evidence = [
   { types = ["contracted_compute"], commitment = "binding", directions = ["positive"], points = 10, per_mw = 0.05 },

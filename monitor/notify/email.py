@@ -240,9 +240,12 @@ def build_message(message: Message, settings: EmailSettings) -> EmailMessage:
     mail["Message-ID"] = message_id(message.key)
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to the monitor
     mail.set_content(render_text(message), subtype="plain", charset="utf-8")
-    mail.add_alternative(render_html(message), subtype="html", charset="utf-8")
+    digest_html = _digest_html(message)
+    mail.add_alternative(digest_html or render_html(message), subtype="html", charset="utf-8")
     html_part = mail.get_payload()[1]
     for attachment in message.attachments:
+        if digest_html and attachment.content_type == "text/html":
+            continue  # the digest's HTML (with cid: images) is the HTML alternative itself
         maintype, _, subtype = attachment.content_type.lower().partition("/")
         if not subtype:
             raise ValueError(f"attachment {attachment.filename!r}: content type {attachment.content_type!r}")
@@ -252,6 +255,15 @@ def build_message(message: Message, settings: EmailSettings) -> EmailMessage:
         else:
             mail.add_attachment(attachment.data, maintype, subtype, filename=_line(attachment.filename))
     return mail
+
+
+def _digest_html(message: Message) -> str | None:
+    """The weekly digest carries its own HTML (images as cid: references) as an attachment."""
+    if message.kind != "digest":
+        return None
+    from monitor.notify.digest import digest_html
+
+    return digest_html(message)
 
 
 # --- SMTP -------------------------------------------------------------------------------------

@@ -120,19 +120,29 @@ def matches(rule: EvidenceRule, item: Evidence) -> bool:
 
 
 def _evidence_points(pillar: Pillar, rule: EvidenceRule, known: list[Evidence], as_of: date) -> list[Contribution]:
-    found = []
+    """One contribution per document and rule: a release that restates its lease in five sentences
+    is one lease. Its points use the document's largest MW and $ figures; the sentence cited is the
+    one that states them."""
+    by_document: dict[int, list[Evidence]] = {}
     for item in known:
-        if not matches(rule, item):
-            continue
-        base = rule.points + rule.per_mw * (item.mw or 0) + rule.per_usd_billion * (item.usd or 0) / 1e9
-        age = (as_of - item.day).days
+        if matches(rule, item):
+            by_document.setdefault(item.document_id, []).append(item)
+    found = []
+    for items in by_document.values():
+        mw = max((i.mw or 0 for i in items), default=0)
+        usd = max((i.usd or 0 for i in items), default=0)
+        cited = max(items, key=lambda i: (rule.per_mw * (i.mw or 0) + rule.per_usd_billion * (i.usd or 0) / 1e9,
+                                          -items.index(i)))
+        base = rule.points + rule.per_mw * mw + rule.per_usd_billion * usd / 1e9
+        age = (as_of - cited.day).days
         decay = 0.5 ** (age / pillar.half_life_days)
         points = rule.sign * base * decay
-        why = (f"{item.commitment} {item.type} {item.direction}: {rule.sign * base:+.1f} pts"
-               + (f" ({item.mw:g} MW)" if item.mw and rule.per_mw else "")
-               + (f" (${item.usd / 1e9:.2f}bn)" if item.usd and rule.per_usd_billion else "")
-               + (f", x{decay:.2f} after {age} days" if age else ""))
-        found.append(Contribution(round(points, 3), why, item.id, item.sentence, item.url, item.day.isoformat()))
+        why = (f"{cited.commitment} {cited.type} {cited.direction}: {rule.sign * base:+.1f} pts"
+               + (f" ({mw:g} MW)" if mw and rule.per_mw else "")
+               + (f" (${usd / 1e9:.2f}bn)" if usd and rule.per_usd_billion else "")
+               + (f", x{decay:.2f} after {age} days" if age else "")
+               + (f"; {len(items) - 1} more sentences of the same document agree" if len(items) > 1 else ""))
+        found.append(Contribution(round(points, 3), why, cited.id, cited.sentence, cited.url, cited.day.isoformat()))
     return found
 
 
