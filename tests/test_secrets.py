@@ -1,0 +1,47 @@
+"""Secrets (webhook URL, SMTP password) never appear in logs, the database, errors or --help."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from monitor.cli import app
+from tests.receivers import Answer, WebhookReceiver
+from tests.smtp_server import SMTPServer
+from tests.test_delivery_crash import prepared_store, write_config
+
+WEBHOOK_SECRET = "/services/T0SECRET/B0SECRET/Zx9SecretWebhookToken"
+SMTP_PASSWORD = "correct-horse-SECRET-battery"
+
+
+def run(tmp_path, env, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(tmp_path / "config.toml"), *args],
+                          env=env, capture_output=True, timeout=120)
+    return (done.stdout + done.stderr).decode("utf-8", errors="replace")
+
+
+def test_secrets_never_reach_logs_database_errors_or_help(tmp_path):
+    prepared_store(tmp_path)
+    with WebhookReceiver() as slack, SMTPServer(auth=True) as smtp:
+        slack.script(500, 500, Answer(404))  # failures put error texts into logs and the outbox
+        write_config(tmp_path, smtp)
+        config = tmp_path / "config.toml"
+        config.write_text(config.read_text().replace('security = "none"', 'security = "none"\nusername = "desk"'))
+        env = {**os.environ, "MONITOR_SLACK_WEBHOOK": slack.url + WEBHOOK_SECRET,
+               "MONITOR_SMTP_PASSWORD": SMTP_PASSWORD}
+        output = run(tmp_path, env, "-v", "deliver")
+        output += run(tmp_path, env, "-v", "test-alert", "--channel", "slack")
+        output += run(tmp_path, env, "-v", "test-alert", "--channel", "email")
+        output += run(tmp_path, env, "alerts", "--json") + run(tmp_path, env, "status", "--json")
+    runner = CliRunner()
+    helps = "".join(runner.invoke(app, [*command, "--help"]).output
+                    for command in ([], ["run"], ["deliver"], ["test-alert"], ["digest"], ["status"], ["alerts"]))
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("monitor.db*"))
+    for secret in (WEBHOOK_SECRET, "Zx9SecretWebhookToken", SMTP_PASSWORD):
+        assert secret not in output
+        assert secret not in helps
+        assert secret.encode() not in stored
+    assert "slack" in output and "email" in output  # the runs did happen and talked about both channels
