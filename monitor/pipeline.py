@@ -210,27 +210,37 @@ def job_extract(rt: Runtime) -> ExtractResult:
     The rules are loaded on every run, so an edit of ``rules/`` is picked up (and re-extracts
     every document) without restarting the daemon.
     """
+    def work(db: store.sqlite_utils.Database) -> ExtractResult:
+        rules_dir = rt.config.path(rt.config.monitor.rules_dir)
+        result = extract_pending(db, with_last_good(rt, db, "rules", lambda: load_extractor(rules_dir)))
+        if result.documents:
+            log.info("extract: %d documents, %d disclosures, %d errors (rules %s)", result.documents,
+                     result.disclosures, len(result.errors), result.rules_version)
+        return result
+
+    return _stage(rt, "extract", ExtractResult, work)
+
+
+S = TypeVar("S", ExtractResult, ScoreResult, DeliveryResult)
+
+
+def _stage(rt: Runtime, name: str, failed: Callable[..., S], work: Callable[[store.sqlite_utils.Database], S]) -> S:
+    """Run a stage on its own connection; any failure is logged and returned, never raised."""
     try:
         db = store.open_db(rt.db_path)
     except MonitorError as exc:
-        log.warning("extract: %s", exc)
-        return ExtractResult(errors=[str(exc)])
+        log.warning("%s: %s", name, exc)
+        return failed(errors=[str(exc)])
     try:
-        rules_dir = rt.config.path(rt.config.monitor.rules_dir)
-        extractor = with_last_good(rt, db, "rules", lambda: load_extractor(rules_dir))
-        result = extract_pending(db, extractor)
+        return work(db)
     except MonitorError as exc:
-        log.warning("extract: %s", exc)
-        return ExtractResult(errors=[str(exc)])
+        log.warning("%s: %s", name, exc)
+        return failed(errors=[str(exc)])
     except Exception as exc:  # a bug must not kill the scheduler; it is logged with its traceback
-        log.exception("extract: unexpected failure")
-        return ExtractResult(errors=[f"{type(exc).__name__}: {exc}"])
+        log.exception("%s: unexpected failure", name)
+        return failed(errors=[f"{type(exc).__name__}: {exc}"])
     finally:
         db.close()
-    if result.documents:
-        log.info("extract: %d documents, %d disclosures, %d errors (rules %s)", result.documents,
-                 result.disclosures, len(result.errors), result.rules_version)
-    return result
 
 
 T = TypeVar("T")
@@ -256,26 +266,16 @@ def with_last_good(rt: Runtime, db: store.sqlite_utils.Database, name: str, load
 
 def job_score(rt: Runtime) -> ScoreResult:
     """Scorecards and alerts for every thesis and company, from the new disclosures and market data."""
-    try:
-        db = store.open_db(rt.db_path)
-    except MonitorError as exc:
-        log.warning("score: %s", exc)
-        return ScoreResult(errors=[str(exc)])
-    try:
+    def work(db: store.sqlite_utils.Database) -> ScoreResult:
         theses_dir = rt.config.path(rt.config.monitor.theses_dir)
         theses: list[Thesis] = with_last_good(rt, db, "theses", lambda: load_theses(theses_dir))
         result = score_pending(db, theses, channels=list(rt.config.notify.channels))
-    except MonitorError as exc:
-        log.warning("score: %s", exc)
-        return ScoreResult(errors=[str(exc)])
-    except Exception as exc:  # a bug must not kill the scheduler; it is logged with its traceback
-        log.exception("score: unexpected failure")
-        return ScoreResult(errors=[f"{type(exc).__name__}: {exc}"])
-    finally:
-        db.close()
-    if result.events:
-        log.info("score: %d events, %d scorecard changes, %d alerts", result.events, result.scorecards, result.alerts)
-    return result
+        if result.events:
+            log.info("score: %d events, %d scorecard changes, %d alerts", result.events, result.scorecards,
+                     result.alerts)
+        return result
+
+    return _stage(rt, "score", ScoreResult, work)
 
 
 def job_deliver(rt: Runtime) -> DeliveryResult:
@@ -284,29 +284,19 @@ def job_deliver(rt: Runtime) -> DeliveryResult:
     from monitor.notify.outbox import deliver_pending
     from monitor.notify.source_alerts import raise_source_alerts
 
-    try:
-        db = store.open_db(rt.db_path)
-    except MonitorError as exc:
-        log.warning("deliver: %s", exc)
-        return DeliveryResult(errors=[str(exc)])
-    channels = {}
-    try:
+    def work(db: store.sqlite_utils.Database) -> DeliveryResult:
         raise_source_alerts(db, rt.config.notify.source_failure_threshold, list(rt.config.notify.channels))
         channels = build_channels(rt.config)
-        result = deliver_pending(db, channels, delivery_settings(rt.config))
-    except MonitorError as exc:
-        log.warning("deliver: %s", exc)
-        return DeliveryResult(errors=[str(exc)])
-    except Exception as exc:  # a bug must not kill the scheduler; it is logged with its traceback
-        log.exception("deliver: unexpected failure")
-        return DeliveryResult(errors=[f"{type(exc).__name__}: {exc}"])
-    finally:
-        close_channels(channels)
-        db.close()
-    if result.sent or result.errors:
-        log.info("deliver: %d messages (%d alerts) sent, %d retrying, %d dead", result.sent, result.alerts_sent,
-                 result.retrying, result.dead)
-    return result
+        try:
+            result = deliver_pending(db, channels, delivery_settings(rt.config))
+        finally:
+            close_channels(channels)
+        if result.sent or result.errors:
+            log.info("deliver: %d messages (%d alerts) sent, %d retrying, %d dead", result.sent, result.alerts_sent,
+                     result.retrying, result.dead)
+        return result
+
+    return _stage(rt, "deliver", DeliveryResult, work)
 
 
 def job_digest(rt: Runtime) -> None:

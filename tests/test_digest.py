@@ -15,8 +15,17 @@ from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
 from monitor.market.replay import replay_market
 from monitor.notify.charts import scorecard_chart
-from monitor.notify.digest import (build_digest, default_week_end, digest_html, digest_message, iso_week_bounds,
-                                   render_digest, render_html, render_text, summary_text)
+from monitor.notify.digest import (
+    build_digest,
+    default_week_end,
+    digest_html,
+    digest_message,
+    iso_week_bounds,
+    render_digest,
+    render_html,
+    render_text,
+    summary_text,
+)
 from monitor.score.stage import score_pending
 from monitor.score.thesis import load_theses
 from tests.conftest import ROOT, SAMPLES

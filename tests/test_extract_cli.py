@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from monitor import store
 from monitor.cli import app
 from monitor.documents import strip_provenance
-from monitor.extract.model import Disclosure
 from monitor.errors import ParseError
+from monitor.extract.model import Disclosure
 from monitor.extract.stage import extract_jsonl, read_document_file
 from tests.conftest import ROOT, SAMPLES
 

@@ -6,8 +6,6 @@ outside the dev set (tests/fixtures/extract/sec_sentences.md gives each one's pa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from monitor.errors import ConfigError

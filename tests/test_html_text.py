@@ -12,10 +12,10 @@ import re
 
 import pytest
 
+from monitor.documents import strip_provenance
 from monitor.errors import ParseError
 from monitor.fetch.feeds import parse_feed
 from monitor.fetch.html_text import body_to_text, html_to_text
-from monitor.documents import strip_provenance
 from tests.conftest import FIXTURES, SAMPLES
 
 MARA_8K = SAMPLES / "edgar" / "filings" / "mara_8-K_2024-11-21_form8-k.htm"

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.documents import strip_provenance
-from tests.conftest import FIXTURES, ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES
 
 REPO_CONFIG = ROOT / "config.toml"
 RELEASES = SAMPLES / "wire" / "releases"

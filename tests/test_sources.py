@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor import store
+from monitor.documents import strip_provenance
 from monitor.fetch import edgar
 from monitor.fetch.edgar_parse import parse_latest_filings, parse_submissions
-from monitor.documents import strip_provenance
 from monitor.pipeline import Runtime, build_client, job_feeds, job_reconcile
 from monitor.tickers import WatchedCompany
 from tests.conftest import FIXTURES, SAMPLES, USER_AGENT, make_config

@@ -15,11 +15,10 @@ import pytest
 import sqlite_utils
 
 from monitor import store
-from monitor.documents import Document
+from monitor.documents import Document, strip_provenance
 from monitor.errors import StoreError
 from monitor.fetch.html_text import body_to_text
-from monitor.documents import strip_provenance
-from tests.conftest import FIXTURES, SAMPLES
+from tests.conftest import SAMPLES
 
 RELEASES = SAMPLES / "wire" / "releases"
 MARA_8K = SAMPLES / "edgar" / "filings" / "mara_8-K_2024-11-21_form8-k.htm"

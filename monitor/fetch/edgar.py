@@ -22,7 +22,7 @@ import sqlite_utils
 from monitor import store
 from monitor.config import Config
 from monitor.documents import Document
-from monitor.errors import FetchError, MonitorError, ParseError
+from monitor.errors import MonitorError, ParseError
 from monitor.fetch.conditional import conditional_get, remember
 from monitor.fetch.edgar_parse import FilingRef, parse_filing_index, parse_latest_filings, parse_submissions
 from monitor.fetch.html_text import body_to_text

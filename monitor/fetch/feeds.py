@@ -24,9 +24,9 @@ from monitor import store
 from monitor.documents import Document
 from monitor.errors import MonitorError, ParseError, RefusedURL
 from monitor.fetch.conditional import conditional_get, remember
-from monitor.fetch.result import PollResult
 from monitor.fetch.html_text import body_to_text, html_to_text
 from monitor.fetch.http import HttpClient
+from monitor.fetch.result import PollResult
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from monitor import store
 from monitor.documents import Document, strip_provenance
 from monitor.errors import ConfigError, MonitorError, ParseError
-from monitor.fetch.result import PollResult
 from monitor.fetch.html_text import body_to_text
+from monitor.fetch.result import PollResult
 
 REPLAY_SOURCE = "replay"
 

@@ -51,11 +51,11 @@ import sqlite_utils
 
 from monitor import store
 from monitor.notify.message import Attachment, Message
+from monitor.notify.templating import environment
 from monitor.score.engine import Evidence, Scorecard, Series, compute, matches
 from monitor.score.stage import list_alerts, load_inputs, scorecard_history
 from monitor.score.thesis import Thesis
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 CONTENT_ID_DOMAIN = "catalyst-monitor"
 HTML_ATTACHMENT = "digest.html"
 CHART_DAYS = 365
@@ -556,18 +556,8 @@ def summary_text(digest: Digest, limit: int = 3000) -> str:
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
-                                            disabled_extensions=("txt", "txt.j2"), default=True),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(line=_line, href=_http_url, num=_number, signed=_signed, arrow=_arrow, colour=_colour,
-                       money=_money, wrap=_wrap, effect=_effect)
-    return env
+    return environment(dict(line=_line, href=_http_url, num=_number, signed=_signed, arrow=_arrow, colour=_colour,
+                            money=_money, wrap=_wrap, effect=_effect))
 
 
 def _context(digest: Digest, images: Mapping[str, str]) -> dict[str, Any]:

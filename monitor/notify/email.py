@@ -40,11 +40,11 @@ import jinja2
 
 from monitor.errors import ConfigError, DeliveryError
 from monitor.notify.message import Attachment, Message, Receipt
+from monitor.notify.templating import environment
 
 log = logging.getLogger(__name__)
 
 Security = Literal["starttls", "ssl", "none"]
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 MESSAGE_ID_DOMAIN = "catalyst-monitor"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
@@ -122,17 +122,7 @@ def _loopback(host: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
-                                            disabled_extensions=("txt", "txt.j2"), default=True),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["num"] = _number
-    return env
+    return environment({"num": _number})
 
 
 def render_text(message: Message) -> str:
