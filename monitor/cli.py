@@ -618,5 +618,179 @@ def market_data(as_json: Annotated[bool, typer.Option("--json", help="JSON inste
     console.print(table)
 
 
+
+# --- market lens ------------------------------------------------------------------------------
+
+
+def _num(value: Any, spec: str = ".2f") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _bucket_table(title: str, buckets: list[dict[str, Any]], car_days: int) -> Table:
+    table = Table(title=title)
+    for column in ("level", "bucket", "events", "mean AR (day 0)", "t", f"mean CAR [0,+{car_days}]", "t"):
+        table.add_column(column, justify="left" if column in ("level", "bucket") else "right", overflow="fold")
+    for row in buckets:
+        cells = [row["level"], Text(row["bucket"], style="bold" if row["level"] == "coarse" else ""), str(row["n"])]
+        if row["status"] != "ok":
+            table.add_row(*cells, Text(row["status"], style="dim"), "", "", "")
+        else:
+            table.add_row(*cells, _num(row["mean_ar"], "+.2%"), _num(row["t_ar"], "+.2f"),
+                          _num(row["mean_car"], "+.2%"), _num(row["t_car"], "+.2f"))
+    return table
+
+
+def _print_market_report(report: dict[str, Any]) -> None:
+    factor = report["hedge"]["full"]["factor"]
+    full = report["full"]
+    console.print(f"[bold]{report['ticker']}[/bold] · BTC factor {factor} ({report['factor_series']}) · "
+                  f"{full['n']} daily returns {full['start']} → {full['end']} · thesis {report['thesis'] or '—'}",
+                  highlight=False)
+    exposure = Table(title="BTC exposure: OLS of daily stock returns on the factor's, same intervals")
+    for column in ("window", "beta", "± se", "corr", "R²", "idiosyncratic", "alpha/day", "returns", "from → to"):
+        exposure.add_column(column, justify="left" if column in ("window", "from → to") else "right")
+
+    def add(name: str, stats: dict[str, Any]) -> None:
+        if "error" in stats:
+            exposure.add_row(name, Text(stats["error"], style="dim"), "", "", "", "", "", "", "")
+            return
+        exposure.add_row(name, _num(stats["beta"]), _num(stats["stderr_beta"]), _num(stats["correlation"]),
+                         _num(stats["r2"]), _num(stats["idiosyncratic_share"], ".0%"), _num(stats["alpha"], "+.3%"),
+                         str(stats["n"]), f"{stats['start']} → {stats['end']}")
+
+    for name, stats in report["full_by_factor"].items():
+        add(f"full, {'IBIT' if name == 'ibit' else 'BTC'}", stats)
+    for stats in report["latest"]:
+        add(f"latest {stats['window']} days, {factor}", stats)
+    trend = report["trend"]
+    add(f"first half, {factor}", trend["first_half"])
+    add(f"second half, {factor}", trend["second_half"])
+    console.print(exposure)
+    slope = trend["slope_per_month"]
+    console.print(f"trend: beta {trend['first_half']['beta']:.2f} → {trend['second_half']['beta']:.2f} by halves, "
+                  f"{trend['direction']} (z {trend['z']:+.1f}; |z| ≥ 2 to call it)"
+                  + ("" if slope is None else f"; last {trend['window']} rolling betas {slope:+.3f}/month"),
+                  highlight=False)
+    for which in ("latest", "full"):
+        hedge = report["hedge"][which]
+        span = f"{hedge['window']} days" if which == "latest" else "full window"
+        console.print(f"hedge ({span}): {hedge['text']}", highlight=False)
+    view = report["market_view"]
+    console.print(f"market view (informational, never in cash-flow backing): [bold]{view['value']:.1f}[/bold]/100 "
+                  f"= share of daily variance not explained by {factor} over {view['window']} days", highlight=False)
+
+    pillar = report["compute_pillar"]
+    windows = [stats["window"] for stats in report["latest"]]
+    timeline = Table(title=f"re-rating timeline (month ends): rolling beta and R² beside {pillar.replace('_', ' ')}")
+    timeline.add_column("month end")
+    for w in windows:
+        timeline.add_column(f"beta {w}d", justify="right")
+        timeline.add_column(f"R² {w}d", justify="right")
+    timeline.add_column(pillar.replace("_", " "), justify="right")
+    timeline.add_column("backing", justify="right")
+    for row in report["timeline"]:
+        cells = [row["day"]]
+        for w in windows:
+            cells += [_num(row[f"beta_{w}"]), _num(row[f"r2_{w}"])]
+        cells += [_num(row[pillar], ".1f"), _num(row["backing"], ".1f")]
+        timeline.add_row(*cells)
+    console.print(timeline)
+    _print_event_study(report["event_study"], f"{report['ticker']} disclosures")
+
+
+def _print_event_study(study: dict[str, Any], what: str, list_events: bool = True) -> None:
+    settings = study["settings"]
+    car = settings["car_days"]
+    used = sum(1 for e in study["events"] if not e["skipped"])
+    if not list_events:
+        console.print(f"event study of {what}: {len(study['events'])} events, {used} with abnormal returns "
+                      f"(the others: no prices around them or too short an estimation window; --json lists all)",
+                      highlight=False)
+        console.print(_bucket_table(f"{used} events by bucket (an event enters every bucket it matches); "
+                                    f"t = mean / (sd / √n); at least {settings['min_events']} events to report",
+                                    study["buckets"], car))
+        return
+    events = Table(title=f"event study of {what}: abnormal returns, market model on "
+                         f"{settings['estimation_days']} returns ending {settings['gap_days']} days before")
+    for column in ("ticker", "disclosed", "event day", "disclosures", "AR day 0", f"CAR [0,+{car}]", "model beta",
+                   "note"):
+        events.add_column(column, overflow="fold", justify="right" if column in ("AR day 0", f"CAR [0,+{car}]",
+                                                                                   "model beta") else "left")
+    for e in study["events"]:
+        events.add_row(e["ticker"], "\n".join(e["days"]), e["event_day"] or "—", "\n".join(e["tags"]),
+                       _num(e["ar"], "+.2%"), _num(e["car"], "+.2%"), _num(e["beta"]), Text(e["skipped"], style="dim"))
+    console.print(events)
+    console.print(_bucket_table(f"{used} events by bucket (an event enters every bucket it matches); "
+                                f"t = mean / (sd / √n); at least {settings['min_events']} events to report",
+                                study["buckets"], car))
+
+
+def _print_peers(data: dict[str, Any]) -> None:
+    label = "IBIT" if data["factor"] == "ibit" else "BTC"
+    w = data["window"]
+    pillar = data["compute_pillar"]
+    table = Table(title=f"peers, least BTC-driven first (lowest {w}-day R² on {label}); "
+                        f"full-window betas on both factors")
+    for column in ("ticker", "returns", "beta IBIT", "beta BTC", f"R² {label}", f"beta {w}d", f"R² {w}d",
+                   "beta by halves", f"hedge {w}d ({label} per $1)", pillar.replace("_", " "), "events"):
+        table.add_column(column, justify="left" if column in ("ticker", "beta by halves") else "right",
+                         overflow="fold")
+    for row in data["rows"]:
+        if row["status"] != "ok":
+            table.add_row(row["ticker"], Text(row["status"], style="dim"), *[""] * 9)
+            continue
+        table.add_row(row["ticker"], str(row["n"]), _num(row["beta_ibit"]), _num(row["beta_btc"]), _num(row["r2"]),
+                      f"{row['latest_beta']:.2f} ± {row['latest_stderr']:.2f}", _num(row["latest_r2"]),
+                      row["trend_text"], f"{row['hedge']['ratio']:+.2f}", _num(row[pillar], ".1f"), str(row["events"]))
+    console.print(table)
+    _print_event_study(data["event_study"], "every watched company's disclosures (pooled)", list_events=False)
+
+
+@app.command("market")
+def market_lens(
+    ticker: Annotated[Optional[str], typer.Argument(help="Company ticker, e.g. MARA.")] = None,
+    peers: Annotated[bool, typer.Option("--peers", help="Every watched company side by side, and the pooled "
+                                        "event study.")] = False,
+    factor: Annotated[Optional[str], typer.Option("--factor", help="BTC factor: btc (btc_usd) or ibit (px:IBIT) "
+                                                  "(default: market_lens.factor of the config).")] = None,
+    window: Annotated[Optional[int], typer.Option("--window", min=10, help="Rolling window in trading days "
+                                                  "(default: market_lens.windows of the config).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
+) -> None:
+    """BTC beta, hedge ratio, re-rating timeline and event study of disclosures (the market lens).
+
+    Daily returns of the stock on the factor's, over the same intervals: the stock's trading days, so BTC's weekend move is in Monday's return.
+
+    The figures are informational and never enter the cash-flow backing figure.
+    """
+    from monitor.market.view import market_report, peers_table
+
+    if peers == (ticker is not None):
+        raise typer.BadParameter("give a TICKER or --peers")
+    if factor is not None and factor not in ("btc", "ibit"):
+        raise typer.BadParameter(f"--factor: {factor!r} is not btc or ibit")
+    try:
+        config = state.config()
+        theses = _theses(config, None)
+        settings = config.market_lens
+        db = state.db(config)
+        try:
+            if peers:
+                tickers = [c.ticker for c in config.companies] or [t for item in theses for t in item.companies]
+                data = peers_table(db, tickers, theses, settings, factor, window)
+            else:
+                data = market_report(db, ticker or "", theses, settings, factor, [window] if window else None)
+        finally:
+            db.close()
+    except MonitorError as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(store.dumps(data))
+    elif peers:
+        _print_peers(data)
+    else:
+        _print_market_report(data)
+
+
 if __name__ == "__main__":
     app()

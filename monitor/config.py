@@ -12,9 +12,9 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from monitor.errors import ConfigError
 from monitor.market.series import MarketFormat, check_series_name
@@ -158,6 +158,34 @@ class MarketSettings(_Strict):
         return [check_series_name(f"px:{symbol.strip().upper()}")[3:] for symbol in value]
 
 
+class MarketLensSettings(_Strict):
+    """``[market_lens]``: BTC beta, hedge ratio and event study of ``monitor market``.
+
+    ``factor`` is the BTC factor: "ibit" (px:IBIT, closes at the stocks' own NYSE close and is the
+    instrument a hedge would trade) or "btc" (btc_usd, the UTC-day close). ``windows`` are rolling
+    windows in trading days (the first is the one the latest beta, hedge ratio and market view use).
+    The event study fits its market model on ``estimation_days`` returns ending ``estimation_gap_days``
+    before the event (at least ``min_estimation_days``), sums abnormal returns over days 0..``car_days``,
+    and reports a bucket only with ``min_events`` events or more.
+    """
+
+    factor: Literal["btc", "ibit"] = "ibit"
+    windows: list[Annotated[int, Field(ge=10)]] = Field([60, 120], min_length=1)
+    estimation_days: int = Field(120, ge=20)
+    min_estimation_days: int = Field(60, ge=10)
+    estimation_gap_days: int = Field(5, ge=0)
+    car_days: int = Field(2, ge=0, le=20)
+    min_events: int = Field(5, ge=2)
+    compute_pillar: str = "contracted_compute"
+
+    @model_validator(mode="after")
+    def _estimation(self) -> "MarketLensSettings":
+        if self.min_estimation_days > self.estimation_days:
+            raise ValueError(f"min_estimation_days ({self.min_estimation_days}) exceeds estimation_days "
+                             f"({self.estimation_days})")
+        return self
+
+
 class SecretsSettings(_Strict):
     """Names of environment variables; the values never enter the file or the DB."""
 
@@ -226,6 +254,7 @@ class Config(_Strict):
     secrets: SecretsSettings = SecretsSettings()
     notify: NotifySettings = NotifySettings()
     market: MarketSettings = MarketSettings()
+    market_lens: MarketLensSettings = MarketLensSettings()
     companies: list[Company] = []
     base_dir: Path = Path(".")
 

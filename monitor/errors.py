@@ -10,6 +10,7 @@
     │   └── RefusedURL         a link we will not follow (file://, non-http schemes)
     ├── ParseError             bytes arrived but are not what the source promised
     ├── StoreError             the database refused a write
+    ├── NoData                 a computation lacks the data it needs (no price series, too few returns)
     └── DeliveryError          a channel (Slack, e-mail) did not take a message
 
 Third-party exceptions are converted at the edge with the cause kept
@@ -68,6 +69,10 @@ class ParseError(MonitorError):
 
 class StoreError(MonitorError):
     """A database write could not be completed."""
+
+
+class NoData(MonitorError):
+    """The store has not the data a computation needs: a price series, or enough overlapping days."""
 
 
 class DeliveryError(MonitorError):
