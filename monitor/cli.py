@@ -422,12 +422,13 @@ def scorecard(
                 continue
             found, market = load_inputs(db, item, ticker.upper())
             cards.append(compute(item, ticker.upper(), day, found, market))
+        view = _market_view(db, ticker.upper(), day, config)
     except MonitorError as exc:
         raise fail(exc) from None
     if not cards:
         raise fail(ConfigError(f"{ticker.upper()}: no thesis watches this company"))
     if as_json:
-        typer.echo(store.dumps([card.to_dict() for card in cards]))
+        typer.echo(store.dumps([{**card.to_dict(), "market_view": view} for card in cards]))
         return
     for card in cards:
         console.print(f"[bold]{card.ticker}[/bold] · thesis [bold]{card.thesis}[/bold] · as of {card.as_of} · "
@@ -444,7 +445,24 @@ def scorecard(
             if more > 0:
                 lines.append(f"… {more} more (--evidence N or --json)")
             table.add_row(pillar.name, pillar.kind, f"{pillar.value:.1f}", "\n".join(lines) or "no evidence yet")
+        table.add_row(view.get("name", "Market view"), "informational (not in backing)",
+                      "—" if view.get("value") is None else f"{view['value']:.1f}", _lines(view.get("why", "")))
         console.print(table)
+
+
+def _market_view(db: Any, ticker: str, day: Any, config: Config) -> dict[str, Any]:
+    """The informational market-view figure (share of variance not explained by BTC), or why it is missing."""
+    from monitor.errors import NoData
+    from monitor.market.view import market_view
+
+    try:
+        return market_view(db, ticker, as_of=day, settings=config.market_lens)
+    except NoData as exc:
+        return {"name": "Market view", "value": None, "why": [str(exc)]}
+
+
+def _lines(value: Any) -> str:
+    return "\n".join(value) if isinstance(value, list) else str(value)
 
 
 @app.command()

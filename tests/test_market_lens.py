@@ -381,3 +381,22 @@ def test_cli_market_needs_a_ticker_or_peers(bundled_path):
 def test_cli_market_has_help():
     result = CliRunner().invoke(app, ["market", "--help"])
     assert result.exit_code == 0 and "--peers" in result.stdout and "--factor" in result.stdout
+
+
+def test_the_scorecard_shows_the_market_view_apart_from_cash_flow_backing(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    runner = CliRunner()
+    db = str(tmp_path / "m.db")
+    config = str(ROOT / "config.toml")
+    assert runner.invoke(app, ["--config", config, "--db", db, "run", "--once", "--offline"]).exit_code == 0
+    result = runner.invoke(app, ["--config", config, "--db", db, "scorecard", "MARA", "--json"])
+    [card] = json.loads(result.stdout)
+    assert "market_view" not in card["pillars"] and card["market_view"]["value"] > 0
+    earlier = runner.invoke(app, ["--config", config, "--db", db, "scorecard", "MARA", "--as-of", "2023-06-30", "--json"])
+    [old] = json.loads(earlier.stdout)
+    assert old["market_view"]["value"] is None and "px:MARA" in old["market_view"]["why"][0]
