@@ -233,3 +233,19 @@ def test_the_email_channel_can_build_the_digest_message(w33, rendered):
     inline = [p for p in mail.walk() if p.get_content_type() == "image/png"]
     assert len(inline) == len(rendered.chart_paths) and all(p["Content-ID"].endswith("@catalyst-monitor>")
                                                             for p in inline)
+
+
+def test_each_company_card_carries_its_market_view_line(tmp_path):
+    from monitor.fetch.replay import ReplayPlan, replay_samples
+    from monitor.market.replay import replay_market
+    from monitor.notify.digest import build_digest, iso_week_bounds
+    from monitor.score.thesis import load_theses
+
+    db = store.open_db(tmp_path / "m.db")
+    replay_samples(db, ReplayPlan(SAMPLES, {"WULF"}))
+    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    replay_market(db, SAMPLES / "market")
+    digest = build_digest(db, load_theses(ROOT / "rules" / "theses"), iso_week_bounds("2025-W33")[1])
+    wulf = next(c for c in digest.companies() if c.ticker == "WULF")
+    assert wulf.market_view.startswith("market view (ibit, 60 days): beta ")
+    db.close()

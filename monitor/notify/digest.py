@@ -214,6 +214,7 @@ class CompanyDigest:
     risks: tuple[Risk, ...]
     pending: tuple[Pending, ...]
     chart: ChartData | None
+    market_view: str = ""  # BTC beta and idiosyncratic share now vs a week ago (informational)
 
     @property
     def backing_delta(self) -> float:
@@ -334,7 +335,22 @@ def _company(db: sqlite_utils.Database, thesis: Thesis, ticker: str, start: date
         risks=_risks(thesis, now, before),
         pending=_pending(thesis, known, end),
         chart=_chart_data(db, thesis, ticker, evidence, market, now, alerts, end, chart_days) if has_data else None,
+        market_view=_market_view_line(db, ticker, end),
     )
+
+
+def _market_view_line(db: sqlite_utils.Database, ticker: str, end: date) -> str:
+    """The re-rating signal in one line: 60-day BTC beta and the share of variance that is not BTC."""
+    from monitor.errors import NoData
+    from monitor.market.view import market_view
+
+    try:
+        now = market_view(db, ticker, as_of=end)
+        before = market_view(db, ticker, as_of=end - timedelta(days=7))
+    except NoData as exc:
+        return f"market view: {exc}"
+    return (f"market view ({now['factor']}, {now['window']} days): beta {before['beta']:.2f} -> {now['beta']:.2f}, "
+            f"not BTC {before['value']:.0f}% -> {now['value']:.0f}% of daily variance (informational)")
 
 
 def _moved(now: Scorecard, fresh: list[Evidence]) -> tuple[Moved, ...]:
