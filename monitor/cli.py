@@ -42,8 +42,10 @@ class State:
         return load_config(self.config_path)
 
     def db(self, config: Config | None = None) -> Any:
-        path = self.db_path or (config or self.config()).path((config or self.config()).monitor.db)
-        return store.open_db(path)
+        if self.db_path is not None:
+            return store.open_db(self.db_path)
+        config = config or self.config()
+        return store.open_db(config.path(config.monitor.db))
 
 
 state = State()

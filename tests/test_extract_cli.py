@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,19 +37,6 @@ RELEASE_FILES = [
 GUIDE_KEYS = {"type", "commitment", "direction"}
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """``run`` and ``reextract`` reconfigure the root logger onto the runner's stderr; put it back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "m.db"
 
 
 def monitor(db_path: Path, *args: str, config: Path = REPO_CONFIG, input: str | None = None) -> Result:

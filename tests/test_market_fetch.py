@@ -4,7 +4,6 @@ its place in the schedule, and ``monitor market-data`` over the offline replay."
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -331,15 +330,6 @@ def test_offline_market_replay_job_reads_the_samples_market_folder(tmp_path, clo
 
 # --- monitor market-data --------------------------------------------------------------------------
 
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """``run`` reconfigures the root logger onto the runner's stderr; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def monitor(db_path: Path, *args: str) -> Any:

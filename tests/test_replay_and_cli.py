@@ -7,8 +7,6 @@ config.toml and a database in tmp_path; nothing touches the network.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +24,6 @@ NOTES_950M = RELEASES / "MARA_2025-07-23_950m-zero-coupon-convertible-notes-pric
 WIND_FARM = RELEASES / "MARA_2024-12-03_acquires-wind-farm-hansford-county.txt"
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """``run`` reconfigures the root logger onto the runner's stderr; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "m.db"
 
 
 def monitor(db_path: Path, *args: str, config: Path = REPO_CONFIG) -> Result:
