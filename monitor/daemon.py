@@ -14,12 +14,20 @@ import signal
 import threading
 from datetime import datetime
 
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.pipeline import Runtime, job_digest, register_companies, scheduled_jobs
+from monitor.runs import record_start
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +52,27 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     return scheduler
 
 
+def log_job_event(event: JobEvent) -> None:
+    """One log line per job start and end (debug), and a warning when a job overruns its interval.
+
+    Operators (and the crash harness) read from these lines which stage was running when the
+    process stopped; APScheduler's own loggers are kept at WARNING because they are chattier.
+    """
+    if event.code == EVENT_JOB_SUBMITTED:
+        log.debug("job %s started", event.job_id)
+    elif event.code == EVENT_JOB_EXECUTED:
+        log.debug("job %s finished", event.job_id)
+    elif event.code == EVENT_JOB_ERROR:
+        log.error("job %s failed", event.job_id)
+    elif event.code == EVENT_JOB_MAX_INSTANCES:
+        log.warning("job %s is still running from its last turn; this turn is skipped", event.job_id)
+
+
 def run_daemon(rt: Runtime, stop: threading.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down cleanly."""
     stop = stop or threading.Event()
     register_companies(rt)
+    record_start(rt.db_path, "daemon", rt.offline)
     scheduler = build_scheduler(rt)
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -57,6 +82,8 @@ def run_daemon(rt: Runtime, stop: threading.Event | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+    scheduler.add_listener(log_job_event, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
+                           | EVENT_JOB_MAX_INSTANCES)
     scheduler.start()
     log.info("daemon started (%s) with jobs: %s", "offline replay" if rt.offline else "online",
              ", ".join(job.id for job in scheduler.get_jobs()))

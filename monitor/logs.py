@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
+
+from monitor.errors import ConfigError
+
+LOG_FORMAT_ENV = "MONITOR_LOG_FORMAT"
 
 
 class JsonLines(logging.Formatter):
@@ -22,6 +27,14 @@ class JsonLines(logging.Formatter):
 
 
 def configure_logging(fmt: str = "text", verbose: bool = False) -> None:
+    """Log to stderr (journald and container runtimes collect and rotate it; we never write log files).
+
+    ``$MONITOR_LOG_FORMAT`` wins over the config's ``log_format``, so a unit or a container
+    can switch to JSON lines without editing config.toml.
+    """
+    fmt = os.environ.get(LOG_FORMAT_ENV, "").strip().lower() or fmt
+    if fmt not in ("text", "json"):
+        raise ConfigError(f"${LOG_FORMAT_ENV}: {fmt!r} is not a log format (text or json)")
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonLines())
@@ -30,5 +43,6 @@ def configure_logging(fmt: str = "text", verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    for chatty in ("httpx", "httpcore", "matplotlib"):  # a line per request or font lookup drowns ours, even at -v
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
