@@ -22,8 +22,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.servers import LocalHTTPServer
 
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 
@@ -84,8 +86,7 @@ class WebhookReceiver:
         self._script: deque[Answer] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()  # wakes stalled handlers at exit
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
+        self.httpd = LocalHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property

@@ -28,7 +28,7 @@ from tests.conftest import ROOT, SAMPLES
 from tests.receivers import Answer, WebhookReceiver
 from tests.smtp_server import SMTPServer
 
-RUNS = int(os.environ.get("MONITOR_CRASH_RUNS", "20"))
+RUNS = int(os.environ.get("MONITOR_CRASH_RUNS", "10"))
 SECRET_PATH = "/services/T000/B000/SECRETcrash"
 
 
