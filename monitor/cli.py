@@ -149,31 +149,58 @@ def documents(
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False) -> None:
-    """Last poll per source, recent errors and counts."""
-    from monitor.notify.outbox import outbox_summary
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
+    fail_on_dead_letters: Annotated[bool, typer.Option(
+        "--fail-on-dead-letters", help="Dead letters in the outbox make the status unhealthy too.")] = False,
+) -> None:
+    """Health: last success per source against its [health] window, outbox queues and dead letters,
+    recent errors and counts. Exits 0 when healthy, 1 when a source is stale (or nothing ever ran),
+    2 when the config or the store cannot be read."""
+    from monitor.health import check_health
 
     try:
-        db = state.db()
-        data = store.status(db)
-        data["outbox"] = outbox_summary(db)
+        config = state.config()
+        db = state.db(config)
+        health = check_health(db, config, fail_on_dead_letters=fail_on_dead_letters)
+        data = {**store.status(db), **health.as_dict()}
     except MonitorError as exc:
         raise fail(exc) from None
     if as_json:
         typer.echo(store.dumps(data))
-        return
+    else:
+        _print_status(data)
+    if not data["healthy"]:
+        raise typer.Exit(code=1)
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    from monitor.health import format_window
+
+    run = data["run"]
+    started = f" (last run: {run['kind']}, {run['mode']}, started {run['started_at']})" if run else ""
+    verdict = (Text.assemble(("healthy", "green"), started) if data["healthy"] else
+               Text.assemble(("UNHEALTHY", "bold red"), ": ", "; ".join(data["reasons"]), started))
+    console.print(verdict, highlight=False, soft_wrap=True)
     console.print(f"[bold]{data['documents']}[/bold] documents: " +
                   ", ".join(f"{t} {n}" for t, n in data["documents_by_ticker"].items()))
     sources = Table(title="sources")
-    for column in ("source", "last success", "last attempt", "failures", "added", "last error"):
+    for column in ("source", "state", "last success", "window", "last attempt", "failures", "added",
+                   "last error"):
         sources.add_column(column, overflow="fold")
     for row in data["sources"]:
-        sources.add_row(row["name"], row["last_success_at"] or "never", row["last_attempt_at"] or "",
-                        str(row["consecutive_failures"]), str(row["documents_added"]), row["last_error"] or "")
+        state_cell = (Text("STALE", style="bold red") if row["stale"] else
+                      Text("ok", style="green") if row["job"] else Text("not scheduled", style="dim"))
+        window = format_window(row["window_minutes"]) if row["window_minutes"] is not None else ""
+        sources.add_row(row["name"], state_cell, row["last_success_at"] or "never", window,
+                        row["last_attempt_at"] or "", str(row["consecutive_failures"]),
+                        str(row["documents_added"]), row["last_error"] or "")
     console.print(sources)
-    for channel, counts in data["outbox"]["channels"].items():
+    for channel, counts in data["queues"].items():
         console.print(f"outbox {channel}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
                       highlight=False)
+    if data["dead_letters"]:
+        console.print(f"[red]{data['dead_letters']} dead letters[/red] (see `monitor alerts`)")
     if data["recent_errors"]:
         recent = Table(title=f"recent errors ({data['errors_total']} in all)")
         for column in ("time", "source", "url", "cause"):
@@ -810,6 +837,43 @@ def market_lens(
         _print_peers(data)
     else:
         _print_market_report(data)
+
+
+@app.command()
+def browse(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 8001,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+    metadata_out: Annotated[Optional[Path], typer.Option(
+        "--metadata-out", dir_okay=False,
+        help="Write the Datasette metadata (JSON) here and exit, for `datasette DB --metadata FILE`.")] = None,
+) -> None:
+    """Look at the store in Datasette, read-only: described tables, facets and canned queries.
+
+    Serves until Ctrl-C. The store is read through read-only connections: browsing never writes to the
+    database the daemon uses, and sees each of its commits.
+    """
+    from monitor.browse import database_name, missing_tables, serve, write_metadata
+
+    try:
+        if state.db_path is not None:
+            db_path = state.db_path
+        else:
+            config = state.config()
+            db_path = config.path(config.monitor.db)
+        if metadata_out is not None:
+            write_metadata(metadata_out, db_path)
+            console.print(f"{metadata_out}: Datasette metadata for {db_path}\n"
+                          f"  datasette {db_path} --metadata {metadata_out}", highlight=False, soft_wrap=True)
+            return
+        missing = missing_tables(db_path)
+    except MonitorError as exc:
+        raise fail(exc) from None
+    if missing:
+        say_error(f"{db_path}: no {', '.join(missing)} table yet (`monitor run --once` makes them); "
+                  "their pages and queries will fail", label="warning")
+    console.print(f"Datasette on http://{host}:{port}/{database_name(db_path)}: read-only view of {db_path} "
+                  "(Ctrl-C stops)", highlight=False, soft_wrap=True)
+    serve(db_path, host, port)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -146,10 +147,13 @@ class MarketSettings(_Strict):
             return value
         if "{symbol}" not in value:
             raise ValueError(f"{value!r} has no {{symbol}} placeholder")
-        try:
-            value.format(symbol="x")
-        except (KeyError, IndexError, ValueError) as exc:
+        try:  # parsed, not formatted: "{symbol.__class__}" or "{symbol:>999999999}" must not run
+            fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(value)
+                      if name is not None]
+        except ValueError as exc:
             raise ValueError(f"{value!r}: only {{symbol}} may be in braces ({exc})") from None
+        if any(field != ("symbol", "", None) for field in fields):
+            raise ValueError(f"{value!r}: only {{symbol}} may be in braces")
         return _http_url(value)
 
     @field_validator("price_symbols")
@@ -184,6 +188,22 @@ class MarketLensSettings(_Strict):
             raise ValueError(f"min_estimation_days ({self.min_estimation_days}) exceeds estimation_days "
                              f"({self.estimation_days})")
         return self
+
+
+# The fetch jobs of monitor/pipeline.py (fetch_jobs), online and offline: keys of [health] stale_after_minutes.
+FetchJobName = Literal["edgar-latest", "edgar-reconcile", "feeds", "tickers", "market", "replay", "market-replay"]
+
+
+class HealthSettings(_Strict):
+    """``[health]``: when ``monitor status`` calls a source stale.
+
+    A source is stale when it has not succeeded within its window: ``stale_factor`` times its job's
+    schedule interval (one failed poll is weather, several in a row is an outage), or the minutes given
+    for that job in ``stale_after_minutes`` (e.g. ``{ edgar-latest = 60 }``).
+    """
+
+    stale_factor: float = Field(3.0, ge=1.0)
+    stale_after_minutes: dict[FetchJobName, Annotated[float, Field(gt=0)]] = {}
 
 
 class SecretsSettings(_Strict):
@@ -255,6 +275,7 @@ class Config(_Strict):
     notify: NotifySettings = NotifySettings()
     market: MarketSettings = MarketSettings()
     market_lens: MarketLensSettings = MarketLensSettings()
+    health: HealthSettings = HealthSettings()
     companies: list[Company] = []
     base_dir: Path = Path(".")
 
@@ -294,6 +315,8 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except RecursionError:  # tomllib recurses per nesting level
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     if "base_dir" in raw:
         raise ConfigError(f"{path}: base_dir: not a setting (paths are relative to the config file)")
     try:

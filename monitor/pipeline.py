@@ -28,6 +28,7 @@ from monitor.fetch.result import PollResult
 from monitor.market.fetch import fetch_series, market_source_name, market_sources
 from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
 from monitor.notify.outbox import DeliveryResult
+from monitor.runs import record_start
 from monitor.score.stage import ScoreResult, score_pending
 from monitor.score.thesis import Thesis, load_theses
 from monitor.tickers import TICKERS_URL_PATH, WatchedCompany, save_ticker_map, watched_companies
@@ -378,6 +379,7 @@ class RunSummary:
 def run_once(rt: Runtime, on_job: Callable[[str], None] | None = None) -> RunSummary:
     """Every fetch job once, in order, then the extraction stage; return what they did."""
     register_companies(rt)
+    record_start(rt.db_path, "once", rt.offline)
     polls: list[PollResult] = []
     for job in fetch_jobs(rt):
         if on_job:

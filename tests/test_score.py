@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from monitor import store
 from monitor.errors import ConfigError
 from monitor.extract.extractor import Extractor
-from monitor.extract.stage import extract_pending
+from monitor.extract.stage import extract_pending, reextract_all
 from monitor.fetch.replay import ReplayPlan, replay_samples
 from monitor.market.replay import replay_market
 from monitor.score.engine import Evidence, compute
@@ -102,6 +102,23 @@ def test_scoring_the_same_documents_twice_raises_no_new_alert(tmp_path, thesis):
     second = score_pending(db, [thesis])
     assert first.alerts > 0 and second.alerts == 0 and second.events == 0
     assert len(list_alerts(db)) == first.alerts
+    db.close()
+
+
+def test_re_extraction_renumbers_disclosures_without_raising_their_lapse_alerts_again(tmp_path, thesis):
+    db = store.open_db(tmp_path / "monitor.db")
+    replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
+    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    replay_market(db, SAMPLES / "market")
+    score_pending(db, [thesis])
+    lapses = {a["key"] for a in list_alerts(db) if a["event"].startswith("lapse:")}
+    reextract_all(db, Extractor.from_dir(ROOT / "rules"))  # new disclosure ids, same sentences
+    last = db.execute("select max(day) from market_observations").fetchone()[0]
+    later = (date.fromisoformat(last) + timedelta(days=7)).isoformat()
+    db["market_observations"].insert({"series": "btc_usd", "day": later, "value": 1.0, "source": "test"})
+    again = score_pending(db, [thesis])  # a new market event re-checks every soft announcement
+    assert lapses and again.events > 0
+    assert {a["key"] for a in list_alerts(db) if a["event"].startswith("lapse:")} == lapses
     db.close()
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from typer.testing import CliRunner
 
@@ -23,15 +26,21 @@ def run(tmp_path, env, *args: str) -> str:
     return (done.stdout + done.stderr).decode("utf-8", errors="replace")
 
 
-def test_secrets_never_reach_logs_database_errors_or_help(tmp_path):
+@contextmanager
+def failing_channels(tmp_path) -> Iterator[dict[str, str]]:
+    """A store with alerts to send, Slack failing then refusing, SMTP refusing the login; yields the env."""
     prepared_store(tmp_path)
     with WebhookReceiver() as slack, SMTPServer(auth=True) as smtp:
         slack.script(500, 500, Answer(404))  # failures put error texts into logs and the outbox
         write_config(tmp_path, smtp)
         config = tmp_path / "config.toml"
         config.write_text(config.read_text().replace('security = "none"', 'security = "none"\nusername = "desk"'))
-        env = {**os.environ, "MONITOR_SLACK_WEBHOOK": slack.url + WEBHOOK_SECRET,
+        yield {**os.environ, "MONITOR_SLACK_WEBHOOK": slack.url + WEBHOOK_SECRET,
                "MONITOR_SMTP_PASSWORD": SMTP_PASSWORD}
+
+
+def test_secrets_never_reach_logs_database_errors_or_help(tmp_path):
+    with failing_channels(tmp_path) as env:
         output = run(tmp_path, env, "-v", "deliver")
         output += run(tmp_path, env, "-v", "test-alert", "--channel", "slack")
         output += run(tmp_path, env, "-v", "test-alert", "--channel", "email")
@@ -45,3 +54,15 @@ def test_secrets_never_reach_logs_database_errors_or_help(tmp_path):
         assert secret not in helps
         assert secret.encode() not in stored
     assert "slack" in output and "email" in output  # the runs did happen and talked about both channels
+
+
+def test_json_log_lines_of_a_failing_delivery_carry_no_secret(tmp_path):
+    with failing_channels(tmp_path) as env:
+        done = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(tmp_path / "config.toml"),
+                               "-v", "deliver"], env={**env, "MONITOR_LOG_FORMAT": "json"},
+                              capture_output=True, timeout=120)
+    logged = done.stderr.decode("utf-8", errors="replace")
+    records = [json.loads(line) for line in logged.splitlines()]
+    assert any(r["level"] == "warning" and "slack" in r["message"] for r in records)  # failures were logged
+    for secret in (WEBHOOK_SECRET, "Zx9SecretWebhookToken", SMTP_PASSWORD):
+        assert secret not in logged

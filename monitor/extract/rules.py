@@ -69,8 +69,12 @@ def load_rules(rules_dir: Path) -> Rules:
             raw[name] = tomllib.loads(data.decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: rules file not found") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from exc
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except RecursionError:  # tomllib recurses per nesting level
+            raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
         digest.update(name.encode() + b"\0" + data)
     loader = _Loader(rules_dir, raw)
     return Rules(
@@ -83,66 +87,102 @@ def load_rules(rules_dir: Path) -> Rules:
         binding={k: loader.patterns("commitment.toml", f"binding.{k}") for k in ("all",) + TYPES},
         default_commitment={t: loader.choice("commitment.toml", f"default.{t}", ("binding", "soft")) for t in TYPES},
         direction={t: loader.direction(t) for t in TYPES},
-        scales={k.lower(): float(v) for k, v in loader.get("fields.toml", "scales").items()},
+        scales=loader.scales(),
         stale=loader.patterns("fields.toml", "stale"),
         not_a_field=loader.patterns("fields.toml", "not_a_field"),
-        counterparties=tuple(sorted(loader.get("entities.toml", "counterparties"), key=len, reverse=True)),
+        counterparties=tuple(sorted(loader.strings("entities.toml", "counterparties"), key=len, reverse=True)),
         counterparty_patterns=loader.patterns("entities.toml", "patterns", case_sensitive=True),
-        not_counterparties=frozenset(n.lower() for n in loader.get("entities.toml", "not_counterparties")),
+        not_counterparties=frozenset(n.lower() for n in loader.strings("entities.toml", "not_counterparties")),
     )
 
 
+_REQUIRED: Any = object()
+
+
 class _Loader:
+    """Typed access to the parsed files: a value of the wrong shape is a ConfigError naming file and key.
+
+    Why check shapes here: the files are edited by hand while the daemon runs, and a
+    string where a list belongs must not surface as a TypeError in the extractor.
+    """
+
     def __init__(self, rules_dir: Path, raw: dict[str, dict[str, Any]]) -> None:
         self.rules_dir = rules_dir
         self.raw = raw
 
-    def get(self, file: str, key: str) -> Any:
+    def fail(self, file: str, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.rules_dir / file}: {key}: {problem}")
+
+    def get(self, file: str, key: str, default: Any = _REQUIRED) -> Any:
         node: Any = self.raw[file]
         for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise ConfigError(f"{self.rules_dir / file}: {key}: missing")
+            if not isinstance(node, dict):
+                raise self.fail(file, key, f"{part!r} is inside a value that is not a table")
+            if part not in node:
+                if default is _REQUIRED:
+                    raise self.fail(file, key, "missing")
+                return default
             node = node[part]
         return node
 
-    def patterns(self, file: str, key: str, case_sensitive: bool = False) -> Patterns:
-        values = self.get(file, key)
+    def table(self, file: str, key: str) -> dict[str, Any]:
+        value = self.get(file, key)
+        if not isinstance(value, dict):
+            raise self.fail(file, key, "must be a table")
+        return value
+
+    def strings(self, file: str, key: str, default: Any = _REQUIRED, what: str = "strings") -> list[str]:
+        values = self.get(file, key, default)
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ConfigError(f"{self.rules_dir / file}: {key}: must be a list of regular expressions")
+            raise self.fail(file, key, f"must be a list of {what}")
+        return values
+
+    def patterns(self, file: str, key: str, case_sensitive: bool = False) -> Patterns:
         compiled = []
-        for i, value in enumerate(values):
+        for i, value in enumerate(self.strings(file, key, what="regular expressions")):
             try:
                 compiled.append(re.compile(value, 0 if case_sensitive else re.IGNORECASE))
-            except re.error as exc:
-                raise ConfigError(f"{self.rules_dir / file}: {key}[{i}]: bad pattern {value!r}: {exc}") from exc
+            except (re.error, OverflowError, RecursionError) as exc:  # a{99999999999}, 10k nested groups
+                raise self.fail(file, f"{key}[{i}]", f"bad pattern {value!r}: {exc}") from None
         return tuple(compiled)
+
+    def scales(self) -> dict[str, float]:
+        scales = {}
+        for name, value in self.table("fields.toml", "scales").items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self.fail("fields.toml", f"scales.{name}", f"{value!r} is not a number")
+            scales[name.lower()] = float(value)
+        return scales
 
     def choice(self, file: str, key: str, allowed: tuple[str, ...]) -> str:
         value = self.get(file, key)
         if value not in allowed:
-            raise ConfigError(f"{self.rules_dir / file}: {key}: {value!r} is not one of {allowed}")
+            raise self.fail(file, key, f"{value!r} is not one of {allowed}")
         return str(value)
 
     def type_rule(self, type_: str) -> TypeRule:
-        table = self.get("types.toml", type_)
-        excluded_by = tuple(table.get("excluded_by", []))
+        self.table("types.toml", type_)
+        excluded_by = tuple(self.strings("types.toml", f"{type_}.excluded_by", []))
         for other in excluded_by:
             if other not in TYPES:
-                raise ConfigError(f"{self.rules_dir / 'types.toml'}: {type_}.excluded_by: unknown type {other!r}")
+                raise self.fail("types.toml", f"{type_}.excluded_by", f"unknown type {other!r}")
+        min_weak = self.get("types.toml", f"{type_}.min_weak", 2)
+        if isinstance(min_weak, bool) or not isinstance(min_weak, int) or min_weak < 1:
+            raise self.fail("types.toml", f"{type_}.min_weak", f"{min_weak!r} is not a whole number of at least 1")
         return TypeRule(
             strong=self.patterns("types.toml", f"{type_}.strong"),
             weak=self.patterns("types.toml", f"{type_}.weak"),
             veto=self.patterns("types.toml", f"{type_}.veto"),
-            min_weak=int(table.get("min_weak", 2)),
+            min_weak=min_weak,
             excluded_by=excluded_by,
         )
 
     def direction(self, type_: str) -> DirectionRule:
         directions = ("positive", "negative", "neutral")
-        table = self.get("direction.toml", type_)
-        order = table.get("order", ["negative", "positive", "neutral"])
+        self.table("direction.toml", type_)
+        order = self.strings("direction.toml", f"{type_}.order", ["negative", "positive", "neutral"])
         if sorted(order) != sorted(directions):
-            raise ConfigError(f"{self.rules_dir / 'direction.toml'}: {type_}.order: must list {directions}")
+            raise self.fail("direction.toml", f"{type_}.order", f"must list {directions}")
         return DirectionRule(
             cues=tuple((d, self.patterns("direction.toml", f"{type_}.{d}")) for d in order),
             default_binding=self.choice("direction.toml", f"{type_}.default_binding", directions),

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-import feedparser
 import lxml.etree
 import lxml.html
 
 from monitor.errors import ParseError
+from monitor.fetch.feed_xml import parse_xml_feed
 
 _ACCESSION = re.compile(r"\d{10}-\d{2}-\d{6}")
 _FEED_TITLE = re.compile(r"^(?P<form>.+?) - (?P<name>.*) \((?P<cik>\d{1,10})\) \((?P<role>[^)]*)\)\s*$")
@@ -68,7 +68,7 @@ def parse_latest_filings(data: bytes, source: str) -> list[FilingRef]:
     A filing with several filers appears once per filer role; each becomes its
     own FilingRef so the watched company is found whatever its role.
     """
-    feed = feedparser.parse(data)
+    feed = parse_xml_feed(data, source)
     if feed.bozo and not feed.entries:
         raise ParseError(source, f"not an Atom feed: {feed.get('bozo_exception')}")
     if not feed.entries and "feed" in feed and not feed.feed.get("title", ""):
@@ -98,21 +98,30 @@ def parse_latest_filings(data: bytes, source: str) -> list[FilingRef]:
 
 
 def parse_submissions(data: bytes, source: str, www_url: str) -> tuple[int, str, list[FilingRef]]:
-    """(cik, company name, recent filings) from a data.sec.gov submissions JSON."""
+    """(cik, company name, recent filings) from a data.sec.gov submissions JSON.
+
+    Any JSON may arrive here (an error page, a hostile server): whatever is not the
+    submissions shape, down to a cik of 1e999 or arrays nested past Python's
+    recursion limit, is a ParseError naming the source.
+    """
     try:
         payload = json.loads(data)
         cik = int(payload["cik"])
         recent = payload["filings"]["recent"]
         columns = {key: recent[key] for key in ("accessionNumber", "form", "filingDate")}
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise ParseError(source, f"not a submissions JSON: {type(exc).__name__}: {exc}") from exc
+    if not all(isinstance(values, list) for values in columns.values()):
+        raise ParseError(source, "submissions JSON columns accessionNumber, form, filingDate must be lists")
     count = len(columns["accessionNumber"])
     if any(len(values) != count for values in columns.values()):
         raise ParseError(source, "submissions JSON columns have different lengths")
 
     def column(name: str, i: int) -> str:
-        values = recent.get(name) or []
-        return str(values[i]) if i < len(values) and values[i] is not None else ""
+        values = recent.get(name)
+        if not isinstance(values, list) or i >= len(values) or values[i] is None:
+            return ""
+        return str(values[i])
 
     refs = [
         FilingRef(

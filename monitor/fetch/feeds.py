@@ -24,6 +24,7 @@ from monitor import store
 from monitor.documents import Document
 from monitor.errors import MonitorError, ParseError, RefusedURL
 from monitor.fetch.conditional import conditional_get, remember
+from monitor.fetch.feed_xml import parse_xml_feed
 from monitor.fetch.html_text import body_to_text, html_to_text
 from monitor.fetch.http import HttpClient
 from monitor.fetch.result import PollResult
@@ -56,7 +57,7 @@ def parse_feed(data: bytes, source: str) -> ParsedFeed:
     feedparser recovers what it can from broken XML; we keep those items but
     report the breakage, because a truncated feed may hide items.
     """
-    parsed = feedparser.parse(data)
+    parsed = parse_xml_feed(data, source)
     exception = parsed.get("bozo_exception")
     if not parsed.entries:
         if parsed.bozo or not parsed.get("version"):
@@ -68,21 +69,33 @@ def parse_feed(data: bytes, source: str) -> ParsedFeed:
 
 
 def _item(entry: Any, source: str) -> FeedItem:
-    link = entry.get("link", "").strip()
-    if link and not urlsplit(link).scheme:
-        link = urljoin(source, link)  # relative links are resolved; absolute ones are kept as given
+    link = _resolved(source, entry.get("link", "").strip())
     title = " ".join(entry.get("title", "").split())
-    published = _slashed_date(entry.get("published", "")) or _iso(entry.get("published_parsed")
-                                                                   or entry.get("updated_parsed"))
+    # "updated_parsed" only when the entry has one: asking for it otherwise makes feedparser fall back to
+    # "published_parsed" with a DeprecationWarning on every item.
+    updated = entry.get("updated_parsed") if "updated_parsed" in entry else None
+    published = _slashed_date(entry.get("published", "")) or _iso(entry.get("published_parsed") or updated)
     contents = entry.get("content") or []
     body = max((c.get("value", "") for c in contents), key=len, default="") or entry.get("summary", "")
     guid = entry.get("id", "").strip()
     if guid.startswith("/"):
-        guid = urljoin(source, guid)  # a relative Atom id is unique only within its feed
+        guid = _resolved(source, guid)  # a relative Atom id is unique only within its feed
     guid = guid or link
     if not guid:
         guid = "sha256:" + hashlib.sha256(f"{title}|{published}|{body}".encode()).hexdigest()
     return FeedItem(guid=guid, link=link, title=title, published=published, body_html=body)
+
+
+def _resolved(base: str, link: str) -> str:
+    """A relative link resolved against ``base``; an absolute or malformed one is kept as given.
+
+    A malformed link (``http://[broken``) must not cost the feed its other items:
+    it is kept, and ``check_link`` refuses it when the item is fetched.
+    """
+    try:
+        return urljoin(base, link) if link and not urlsplit(link).scheme else link
+    except ValueError:
+        return link
 
 
 def _iso(parsed_time: Any) -> str:
@@ -169,11 +182,14 @@ def check_link(feed_url: str, link: str) -> None:
     this is deliberately strict: ir.company.com may link to www.company.com, but
     company.co.uk may not link to attacker.co.uk.
     """
-    parts = urlsplit(link)
+    try:
+        parts = urlsplit(link)
+        host = (parts.hostname or "").lower().rstrip(".")
+        site = _site(urlsplit(feed_url).hostname or "")
+    except ValueError as exc:
+        raise RefusedURL(link, f"malformed feed link: {exc}") from None
     if parts.scheme not in ("http", "https"):
         raise RefusedURL(link, f"feed link scheme {parts.scheme or '(none)'!r} is not http(s)")
-    site = _site(urlsplit(feed_url).hostname or "")
-    host = (parts.hostname or "").lower().rstrip(".")
     if host != site and not host.endswith("." + site):
         raise RefusedURL(link, f"feed link leaves the feed's site {site}")
 

@@ -43,8 +43,8 @@ class HtmlText:
 
 def html_to_text(data: bytes | str, source: str = "html") -> HtmlText:
     """Parse an HTML/XHTML body and return its readable text, title and item codes."""
-    if isinstance(data, str):
-        data, encoding = data.encode("utf-8"), "utf-8"
+    if isinstance(data, str):  # lone surrogates (from a feed's &#xD800;) cannot be encoded: they become "?"
+        data, encoding = data.encode("utf-8", errors="replace"), "utf-8"
     else:
         encoding = _encoding_of(data)
     if not data.strip():
@@ -56,7 +56,7 @@ def html_to_text(data: bytes | str, source: str = "html") -> HtmlText:
         raise ParseError(source, f"unparseable HTML: {exc}") from exc
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
         raise ParseError(source, "HTML nested deeper than the parser's limit (2048); refused rather than truncated")
-    title = " ".join((root.findtext(".//title") or "").split())
+    title = " ".join(normalise_text(root.findtext(".//title") or "").split())
     text = normalise_text(_walk(root))
     text, items = _mark_item_headings(text)
     if not _READABLE.search(text):

@@ -104,7 +104,11 @@ class HttpClient:
         ``expected`` lets a caller treat a status as an answer rather than a failure
         (SEC's latest-filings feed answers 503 past its last page; that is its end).
         """
-        if urlsplit(url).scheme not in ("http", "https"):
+        try:
+            scheme = urlsplit(url).scheme
+        except ValueError as exc:  # "http://[::1": a broken link from a feed
+            raise RefusedURL(url, f"invalid URL: {exc}") from None
+        if scheme not in ("http", "https"):
             raise RefusedURL(url, "only http and https URLs are fetched")
         headers = {}
         if etag:
@@ -170,6 +174,8 @@ class HttpClient:
             raise SourceTimeout(url, f"timed out ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
             raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a link from a feed: control characters, bad IDNA label
+            raise RefusedURL(url, f"invalid URL: {exc}") from exc
 
     def _limiter_for(self, url: str) -> RateLimiter:
         if self.is_sec(url):

@@ -9,15 +9,16 @@ compares two scorecards of one event to say whether it deserves an alert.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from typing import Any, Iterable
 
 from monitor.score.thesis import EvidenceRule, MarketTerm, Pillar, Thesis
 
-Series = dict[str, list[tuple[date, float]]]
+Series = dict[str, list[tuple[date, float]]]  # per series, (day, value) oldest first, one per day (as stored)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class Evidence:
     counterparty: str | None = None
     mw: float | None = None
     usd: float | None = None
+    start: int = 0  # the sentence's offset in its document
+
+    @property
+    def stable_id(self) -> str:
+        """Names the disclosure across re-extractions, which renumber ``id``: document, sentence, type."""
+        return f"{self.document_id}:{self.start}:{self.type}"
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Evidence":
@@ -43,7 +50,7 @@ class Evidence:
 
         return cls(row["id"], row["document_id"], row["type"], row["commitment"], row["direction"],
                    date.fromisoformat(str(row["published_at"])[:10]), row["sentence"], row["url"],
-                   row.get("counterparty"), number(row.get("mw")), number(row.get("usd")))
+                   row.get("counterparty"), number(row.get("mw")), number(row.get("usd")), row.get("start") or 0)
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,15 @@ class Scorecard:
         return {
             "thesis": self.thesis, "ticker": self.ticker, "as_of": self.as_of.isoformat(),
             "cash_flow_backing": self.backing,
-            "pillars": {pid: {**asdict(p), "contributions": [asdict(c) for c in p.contributions]}
+            "pillars": {pid: {**_shallow(p), "contributions": [_shallow(c) for c in p.contributions]}
                         for pid, p in self.pillars.items()},
         }
+
+
+def _shallow(item: Any) -> dict[str, Any]:
+    """``asdict`` for a dataclass whose nested values are replaced anyway: the score stage turns every
+    event's scorecard into a dict, and ``asdict``'s recursive deep copy was a quarter of its time."""
+    return {f.name: getattr(item, f.name) for f in fields(item)}
 
 
 def compute(thesis: Thesis, ticker: str, as_of: date, evidence: Iterable[Evidence], market: Series,
@@ -147,7 +160,7 @@ def _evidence_points(pillar: Pillar, rule: EvidenceRule, known: list[Evidence], 
 
 
 def _market_points(term: MarketTerm, market: Series, as_of: date) -> Contribution | None:
-    window = [(d, v) for d, v in market.get(term.series, []) if as_of - timedelta(days=term.window_days) < d <= as_of]
+    window = _window(market.get(term.series, []), as_of - timedelta(days=term.window_days), as_of)
     if not window:
         return Contribution(0.0, f"{term.series}: no observation in the {term.window_days} days to {as_of}",
                             series=term.series)
@@ -167,6 +180,14 @@ def _market_points(term: MarketTerm, market: Series, as_of: date) -> Contributio
     points = measured * term.scale
     return Contribution(round(points, 3), f"{why}: {points:+.1f} pts", series=term.series, value=last,
                         day=last_day.isoformat())
+
+
+def _window(observations: list[tuple[date, float]], after: date, through: date) -> list[tuple[date, float]]:
+    """The observations with ``after < day <= through``, found by bisection: a series is sorted by day, and
+    scanning all of it (4,000 BTC days) for every scorecard made the score stage's time grow with the
+    length of the series times the number of events."""
+    start = bisect.bisect_right(observations, after, key=lambda o: o[0])
+    return observations[start:bisect.bisect_right(observations, through, lo=start, key=lambda o: o[0])]
 
 
 def _value(pillar: Pillar, points: float) -> float:
@@ -266,8 +287,8 @@ def lapsed(thesis: Thesis, ticker: str, as_of: date, history: list[Evidence]) ->
         reason = f"soft {item.type} announcement of {item.day} not confirmed as binding within " \
                  f"{thesis.alerts.lapse_days} days"
         decisions.append(AlertDecision(
-            key=alert_key(thesis.id, ticker, f"lapse:{item.id}"), thesis=thesis.id, ticker=ticker,
-            pillar="optionality", event=f"lapse:{item.id}", as_of=as_of.isoformat(), severity="medium",
+            key=alert_key(thesis.id, ticker, f"lapse:{item.stable_id}"), thesis=thesis.id, ticker=ticker,
+            pillar="optionality", event=f"lapse:{item.stable_id}", as_of=as_of.isoformat(), severity="medium",
             direction="negative", title=f"{ticker} · soft {item.type} announcement lapsed unconfirmed",
             before=0.0, after=0.0, reasons=(reason,), evidence=(_cite(item),),
         ))

@@ -88,11 +88,19 @@ class ScoreResult:
 
 
 def load_inputs(db: sqlite_utils.Database, thesis: Thesis, ticker: str) -> tuple[list[Evidence], Series]:
-    evidence = [Evidence.from_row(row) for row in store.list_disclosures(db, ticker)]
+    return load_evidence(db, ticker), load_market(db, thesis)
+
+
+def load_evidence(db: sqlite_utils.Database, ticker: str) -> list[Evidence]:
+    return [Evidence.from_row(row) for row in store.list_disclosures(db, ticker)]
+
+
+def load_market(db: sqlite_utils.Database, thesis: Thesis) -> Series:
+    """The thesis' market series; they do not depend on the company, so a pass loads them once per thesis."""
     market: Series = {}
     for series in {term.series for pillar in thesis.pillars for term in pillar.market}:
         market[series] = [(date.fromisoformat(day), value) for day, value in store.market_series(db, series)]
-    return evidence, market
+    return market
 
 
 def events(thesis: Thesis, evidence: list[Evidence], market: Series, start: date | None = None,
@@ -148,8 +156,9 @@ def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: lis
     ensure_score_schema(db)
     result = ScoreResult()
     for thesis in theses:
+        market = load_market(db, thesis)
         for ticker in thesis.companies:
-            evidence, market = load_inputs(db, thesis, ticker)
+            evidence = load_evidence(db, ticker)
             done = {row[0] for row in db.execute(
                 "select event from score_events where thesis = ? and ticker = ?", [thesis.id, ticker])}
             last_market = max((e[4:] for e in done if e.startswith("mkt:")), default=None)
@@ -171,14 +180,15 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step,
           levels: dict[str, int]) -> int:
     now = store.utcnow()
     with store.transaction(db, "scorecards"):
+        # Plain SQL for the per-event rows: sqlite-utils' insert/upsert re-read the table's schema on every
+        # call, a fifth of the stage's time when a backfill brings hundreds of events per company.
         if outcome.changed:
             card = outcome.after.to_dict()
-            db["scorecards"].insert(
-                {"thesis": thesis.id, "ticker": ticker, "as_of": outcome.event.day.isoformat(),
-                 "event": outcome.event.name, "backing": outcome.after.backing,
-                 "pillars": json.dumps(outcome.after.values()), "explanation": json.dumps(card["pillars"]),
-                 "created_at": now},
-                ignore=True,
+            db.execute(
+                "insert or ignore into scorecards (thesis, ticker, as_of, event, backing, pillars, explanation, "
+                "created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [thesis.id, ticker, outcome.event.day.isoformat(), outcome.event.name, outcome.after.backing,
+                 json.dumps(outcome.after.values()), json.dumps(card["pillars"]), now],
             )
         written = 0
         for alert in outcome.alerts:
@@ -190,14 +200,14 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step,
                 alert_id = db["alerts"].insert(row).last_pk
                 enqueue(db, alert_id, ticker, channels, now)
                 written += 1
-        db["alert_levels"].upsert_all(
-            [{"thesis": thesis.id, "ticker": ticker, "pillar": pillar, "level": level} for pillar, level in levels.items()],
-            pk=("thesis", "ticker", "pillar"),
+        db.conn.executemany(
+            "insert into alert_levels (thesis, ticker, pillar, level) values (?, ?, ?, ?) "
+            "on conflict (thesis, ticker, pillar) do update set level = excluded.level",
+            [(thesis.id, ticker, pillar, level) for pillar, level in levels.items()],
         )
-        db["score_events"].insert(
-            {"thesis": thesis.id, "ticker": ticker, "event": outcome.event.name,
-             "day": outcome.event.day.isoformat(), "processed_at": now},
-            ignore=True,
+        db.execute(
+            "insert or ignore into score_events (thesis, ticker, event, day, processed_at) values (?, ?, ?, ?, ?)",
+            [thesis.id, ticker, outcome.event.name, outcome.event.day.isoformat(), now],
         )
     return written
 

@@ -100,6 +100,8 @@ def load_thesis(path: Path) -> Thesis:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc  # message carries line and column
+    except RecursionError:  # tomllib recurses per nesting level
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     try:
         thesis = Thesis.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:

@@ -1,0 +1,40 @@
+"""Starts of ``monitor run``, so health knows what is supposed to be polled and since when.
+
+The sources table says when each source last succeeded, but not whether it is
+*meant* to be polled (offline runs poll the replay, online runs the SEC and the
+feeds), nor how long a daemon has had to poll it; one row per start answers both.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlite_utils
+
+from monitor import store
+
+RunKind = Literal["daemon", "once"]
+
+
+def record_start(db_path: Path, kind: RunKind, offline: bool) -> None:
+    """Note that a daemon (or a ``--once`` run) starts now, online or offline."""
+    db = store.open_db(db_path)
+    try:
+        with store.transaction(db, "runs"):
+            if "runs" not in db.table_names():
+                db["runs"].create({"id": int, "kind": str, "mode": str, "started_at": str, "pid": int},
+                                  pk="id")
+            db["runs"].insert({"kind": kind, "mode": "offline" if offline else "online",
+                               "started_at": store.utcnow(), "pid": os.getpid()})
+    finally:
+        db.close()
+
+
+def latest_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The last recorded start, or None when nothing ever ran against this store."""
+    if "runs" not in db.table_names():
+        return None
+    row = db.execute("select kind, mode, started_at, pid from runs order by id desc limit 1").fetchone()
+    return dict(zip(("kind", "mode", "started_at", "pid"), row)) if row else None
