@@ -24,12 +24,12 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        margin: float = 0.02,
+        margin: float = 0.1,
     ) -> None:
         if max_requests < 1:
             raise ValueError("max_requests must be at least 1")
         self.max_requests = max_requests
-        self.window = per_seconds + margin  # margin absorbs jitter between sender and receiver
+        self.window = per_seconds + margin  # margin absorbs jitter between sender and receiver (10 per 1.1 s)
         self._clock = clock
         self._sleep = sleep
         self._sent: deque[float] = deque()
