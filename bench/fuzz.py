@@ -8,7 +8,7 @@ so libFuzzer mutates real documents rather than discovering XML from nothing. Th
 every input: the target returns, or raises a MonitorError whose message starts with the source it was
 given; any other exception is a crash (libFuzzer stops, prints the traceback and the input, exits
 non-zero). Per-input time and memory are bounded by libFuzzer (-timeout, -rss_limit_mb). The corpus
-and any crash artifact go to a temporary folder, never into the repository.
+and any crash artifact go to a temporary folder ($MONITOR_FUZZ_DIR if set), never into the repository.
 
 At the end it prints, per target, the inputs tried and the MonitorErrors recorded, and the crash
 count; the default suite runs a short run of it (tests/test_hostile_input.py).
@@ -40,7 +40,9 @@ with atheris.instrument_imports(include=["monitor"]):  # feedparser too would ru
 
 FIXTURES = ROOT / "tests" / "fixtures"
 URL = "https://ir.acme.com/feed.xml"
-SCRATCH = Path(tempfile.mkdtemp(prefix="monitor-fuzz-"))
+# libFuzzer ends the process without Python's clean-up, so a caller that wants the folder gone names it.
+SCRATCH = Path(os.environ.get("MONITOR_FUZZ_DIR") or tempfile.mkdtemp(prefix="monitor-fuzz-"))
+SCRATCH.mkdir(parents=True, exist_ok=True)
 RULES_DIR = SCRATCH / "rules"
 
 

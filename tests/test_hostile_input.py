@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
@@ -31,6 +32,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from monitor import store
 from monitor.config import Config, load_config
@@ -51,6 +53,8 @@ from tests.servers import FixtureServer, Reply
 # filterwarnings=error that warning would replace the report of the failure itself.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
 
+# Hypothesis caches unicode tables and literal constants in its home folder: a temporary one, not the repository.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "monitor-hypothesis")
 EXAMPLES = int(os.environ.get("MONITOR_FUZZ_EXAMPLES", "40"))
 HOSTILE = settings(
     max_examples=EXAMPLES,
@@ -670,11 +674,12 @@ def test_hostile_edgar_payloads_in_the_latest_poll_are_recorded_with_url_and_cau
 # --- the atheris fuzz run -----------------------------------------------------------------------------
 
 
-def test_a_short_atheris_run_over_every_parser_and_loader_finds_no_crash(request: pytest.FixtureRequest) -> None:
+def test_a_short_atheris_run_over_every_parser_and_loader_finds_no_crash(request: pytest.FixtureRequest,
+                                                                        tmp_path: Path) -> None:
     """bench/fuzz.py in a subprocess (libFuzzer owns its process); ``MONITOR_FUZZ_RUNS`` sets its length."""
     pytest.importorskip("atheris")
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "fuzz.py")], capture_output=True, text=True,
-                         timeout=600, cwd=ROOT)
+                         timeout=600, cwd=ROOT, env={**os.environ, "MONITOR_FUZZ_DIR": str(tmp_path)})
 
     assert run.returncode == 0, run.stderr[-4000:]
     report = run.stdout[run.stdout.index("atheris: "):].strip()

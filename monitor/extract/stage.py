@@ -178,6 +178,9 @@ def _extract_in_worker(text: str) -> tuple[str, list[dict[str, Any]], str]:
     return _worker_extractor.version, rows, error
 
 
+IN_FLIGHT_PER_WORKER = 16  # results are written in document order; a deep queue hides a slow document
+
+
 def reextract_parallel(
     db: sqlite_utils.Database,
     factory: Callable[[], ExtractorLike],
@@ -188,7 +191,8 @@ def reextract_parallel(
     ``factory`` must be picklable (a module-level function or class, or a ``functools.partial`` of
     one, e.g. ``partial(Extractor.from_dir, rules_dir)``); each worker calls it once. Results are
     written in document order, so the store ends up as ``reextract_all`` leaves it. At most
-    ``2 * workers`` texts are in flight, so memory does not grow with the store.
+    ``IN_FLIGHT_PER_WORKER * workers`` texts are in flight, so memory does not grow with the store, yet
+    one long filing at the head of the queue does not leave the other workers idle while it is read.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -206,7 +210,7 @@ def reextract_parallel(
                 if text is None:
                     continue
                 pending.append((document_id, pool.submit(_extract_in_worker, text)))
-                if len(pending) >= 2 * workers:
+                if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
                     _save_next(db, result, pending)
             while pending:
                 _save_next(db, result, pending)

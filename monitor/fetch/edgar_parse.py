@@ -15,7 +15,7 @@ import lxml.etree
 import lxml.html
 
 from monitor.errors import ParseError
-from monitor.fetch.feed_xml import parse_xml_feed
+from monitor.fetch.feed_xml import entry_text, parse_xml_feed
 
 _ACCESSION = re.compile(r"\d{10}-\d{2}-\d{6}")
 _FEED_TITLE = re.compile(r"^(?P<form>.+?) - (?P<name>.*) \((?P<cik>\d{1,10})\) \((?P<role>[^)]*)\)\s*$")
@@ -75,20 +75,20 @@ def parse_latest_filings(data: bytes, source: str) -> list[FilingRef]:
         raise ParseError(source, "not an EDGAR latest-filings feed (no feed title, no entries)")
     refs = []
     for entry in feed.entries:
-        match = _FEED_TITLE.match(entry.get("title", ""))
-        accession = _ACCESSION.search(entry.get("id", "") or entry.get("link", ""))
+        match = _FEED_TITLE.match(entry_text(entry, "title"))
+        accession = _ACCESSION.search(entry_text(entry, "id") or entry_text(entry, "link"))
         if not match or not accession:
             continue
-        summary = entry.get("summary", "")
+        summary = entry_text(entry, "summary")
         filed = _FILED.search(summary)
         refs.append(
             FilingRef(
                 accession=accession.group(0),
                 cik=int(match["cik"]),
                 form=(entry.get("tags") or [{}])[0].get("term") or match["form"],
-                index_url=entry.get("link", ""),
-                filed=filed.group(1) if filed else entry.get("updated", "")[:10],
-                updated=entry.get("updated", ""),
+                index_url=entry_text(entry, "link"),
+                filed=filed.group(1) if filed else entry_text(entry, "updated")[:10],
+                updated=entry_text(entry, "updated"),
                 company=match["name"],
                 items=tuple(_ITEM.findall(summary)),
                 via="latest-feed",

@@ -16,6 +16,7 @@ loose parser); a poll must record "source: cause", not die on a traceback.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import feedparser
 
@@ -46,3 +47,9 @@ def refuse_entity_declarations(data: bytes, source: str) -> None:
             name = match["name"].decode("ascii", "replace")
             raise ParseError(source, f"XML declares entity {name!r} with a text or external value; "
                                      "entity expansion is refused")
+
+
+def entry_text(entry: Any, key: str) -> str:
+    """``entry[key]`` as text, "" when missing: hostile markup leaves keys like ``link`` set to None."""
+    value = entry.get(key)
+    return value if isinstance(value, str) else ""

@@ -24,7 +24,7 @@ from monitor import store
 from monitor.documents import Document
 from monitor.errors import MonitorError, ParseError, RefusedURL
 from monitor.fetch.conditional import conditional_get, remember
-from monitor.fetch.feed_xml import parse_xml_feed
+from monitor.fetch.feed_xml import entry_text, parse_xml_feed
 from monitor.fetch.html_text import body_to_text, html_to_text
 from monitor.fetch.http import HttpClient
 from monitor.fetch.result import PollResult
@@ -69,15 +69,15 @@ def parse_feed(data: bytes, source: str) -> ParsedFeed:
 
 
 def _item(entry: Any, source: str) -> FeedItem:
-    link = _resolved(source, entry.get("link", "").strip())
-    title = " ".join(entry.get("title", "").split())
+    link = _resolved(source, entry_text(entry, "link").strip())
+    title = " ".join(entry_text(entry, "title").split())
     # "updated_parsed" only when the entry has one: asking for it otherwise makes feedparser fall back to
     # "published_parsed" with a DeprecationWarning on every item.
     updated = entry.get("updated_parsed") if "updated_parsed" in entry else None
-    published = _slashed_date(entry.get("published", "")) or _iso(entry.get("published_parsed") or updated)
+    published = _slashed_date(entry_text(entry, "published")) or _iso(entry.get("published_parsed") or updated)
     contents = entry.get("content") or []
-    body = max((c.get("value", "") for c in contents), key=len, default="") or entry.get("summary", "")
-    guid = entry.get("id", "").strip()
+    body = max((entry_text(c, "value") for c in contents), key=len, default="") or entry_text(entry, "summary")
+    guid = entry_text(entry, "id").strip()
     if guid.startswith("/"):
         guid = _resolved(source, guid)  # a relative Atom id is unique only within its feed
     guid = guid or link
