@@ -42,13 +42,20 @@ def utcnow() -> str:
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the store with WAL and the schema in place."""
+    """Open (creating if needed) the store with WAL and the schema in place.
+
+    ``synchronous = NORMAL`` is SQLite's advice for WAL: a commit is in the log before it returns, so a
+    killed process loses nothing; only a power cut may roll back the last commits, never corrupt, and
+    every write here is idempotent (unique keys, cursors stored with what they cover, alerts resent
+    under the same key), so a restart redoes them. It saves an fsync per commit (scoring ~30% faster).
+    """
     try:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite_utils.Database(path)
         if str(path) != ":memory:":
             db.enable_wal()
+            db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA busy_timeout = 30000")
         db.execute("PRAGMA foreign_keys = ON")
     except (OSError, sqlite3.Error) as exc:
