@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterator
@@ -103,20 +104,28 @@ def load_market(db: sqlite_utils.Database, thesis: Thesis) -> Series:
     return market
 
 
+def trading_days(market: Series) -> list[date]:
+    """Every day any series has an observation, in order."""
+    return sorted({d for observations in market.values() for d, _ in observations})
+
+
 def events(thesis: Thesis, evidence: list[Evidence], market: Series, start: date | None = None,
-           end: date | None = None) -> list[Event]:
-    """Document events, and market events every ``market_step_days`` from the first evidence on."""
+           end: date | None = None, market_days: list[date] | None = None) -> list[Event]:
+    """Document events, and market events every ``market_step_days`` from the first evidence on.
+
+    ``market_days`` is ``trading_days(market)`` when the caller already has it: a pass over thousands
+    of companies shares one market, and sorting its days again per company was most of an idle pass.
+    """
     found: dict[int, date] = {}
     for item in evidence:
         found[item.document_id] = min(item.day, found.get(item.document_id, item.day))
     doc_events = [Event(day, f"doc:{doc}", document_id=doc) for doc, day in found.items()]
-    market_days = sorted({d for observations in market.values() for d, _ in observations})
+    if market_days is None:
+        market_days = trading_days(market)
     first = min(found.values(), default=market_days[-1] - timedelta(days=365) if market_days else None)
     market_events = []
     previous: date | None = None
-    for day in market_days:
-        if first is None or day < first:
-            continue
+    for day in market_days[bisect_left(market_days, first):] if first is not None else []:
         if previous is None or (day - previous).days >= thesis.alerts.market_step_days or day == market_days[-1]:
             market_events.append(Event(day, f"mkt:{day.isoformat()}", previous_market_day=previous or day))
             previous = day
@@ -157,6 +166,7 @@ def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: lis
     result = ScoreResult()
     for thesis in theses:
         market = load_market(db, thesis)
+        days = trading_days(market)
         for ticker in thesis.companies:
             evidence = load_evidence(db, ticker)
             done = {row[0] for row in db.execute(
@@ -164,7 +174,7 @@ def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: lis
             last_market = max((e[4:] for e in done if e.startswith("mkt:")), default=None)
             levels = {row[0]: row[1] for row in db.execute(
                 "select pillar, level from alert_levels where thesis = ? and ticker = ?", [thesis.id, ticker])}
-            for event in events(thesis, evidence, market):
+            for event in events(thesis, evidence, market, market_days=days):
                 if event.name in done or (event.name.startswith("mkt:") and last_market
                                           and event.day.isoformat() <= last_market):
                     continue
