@@ -258,8 +258,9 @@ def backfill(tmp: Path, count: int, extractor: Extractor, score_companies: int, 
                              sample).fetchone()[0]
     print(f"   score stage (score_pending) on {len(sample)} companies / {sample_docs:,} documents: "
           f"{sample_docs / took:,.1f} docs/s, {scored.events / took:,.0f} events/s ({scored.events:,} events, "
-          f"{took:.1f} s); all {companies:,} companies at that rate: ~{took * companies / len(sample) / 60:.0f} min "
-          "(not run)")
+          f"{took:.1f} s)" + ("" if len(sample) == companies else
+                               f"; all {companies:,} companies at that rate: ~{took * companies / len(sample) / 60:.0f}"
+                               " min (not run)"))
     took, idle = seconds(lambda: score_pending(db, [subset]))
     print(f"   score stage again with nothing new (the daemon's every-minute pass): {took * 1000 / len(sample):.1f} "
           f"ms/company ({idle.events} events)")

@@ -25,13 +25,15 @@ from monitor.fetch.http import HttpClient
 from monitor.fetch.limiter import RateLimiter
 from monitor.fetch.replay import REPLAY_SOURCE, ReplayPlan, replay_samples
 from monitor.fetch.result import PollResult
-from monitor.market.fetch import fetch_series, market_source_name, market_sources
+from monitor.market.fetch import Download, download_series, market_source_name, market_sources, save_downloads
 from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
 from monitor.notify.outbox import DeliveryResult
 from monitor.runs import record_start
 from monitor.score.stage import ScoreResult, score_pending
 from monitor.score.thesis import Thesis, load_theses
 from monitor.tickers import TICKERS_URL_PATH, WatchedCompany, save_ticker_map, watched_companies
+
+R = TypeVar("R")  # what a guarded piece of work returns when it succeeds
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,8 @@ def build_runtime(config: Config, db_path: Path | None = None, mode: Mode | None
     return Runtime(config, db_path, companies, offline=False, client=build_client(config, require_sec_contact(config)))
 
 
-def _guarded(rt: Runtime, source: str, url: str, work: Callable[[store.sqlite_utils.Database], PollResult]) -> PollResult:
+def _guarded(rt: Runtime, source: str, url: str, work: Callable[[store.sqlite_utils.Database], R]) -> R | PollResult:
+    """``work`` on a fresh connection; a failure is recorded against ``source`` and returned as a PollResult."""
     db = store.open_db(rt.db_path)
     try:
         return work(db)
@@ -173,15 +176,32 @@ def job_replay(rt: Runtime) -> list[PollResult]:
 
 
 def job_market(rt: Runtime) -> list[PollResult]:
-    """Every market source ([market] of the config, and px:TICKER per watched company): one result each."""
+    """Every market source ([market] of the config, and px:TICKER per watched company): one result each.
+
+    Each source is fetched and parsed on its own (a failing one is recorded and the others go on),
+    then everything that arrived is stored in one transaction (``save_downloads`` says why).
+    """
     if rt.client is None:
         return []
     client = rt.client
-    return [
-        _guarded(rt, market_source_name(source.series), source.url,
-                 lambda db, s=source: fetch_series(client, db, s))
-        for source in market_sources(rt.config.market, [c.ticker for c in rt.companies])
-    ]
+    downloads: list[Download] = []
+    results: list[PollResult] = []
+    for source in market_sources(rt.config.market, [c.ticker for c in rt.companies]):
+        got = _guarded(rt, market_source_name(source.series), source.url,
+                       lambda db, s=source: download_series(client, db, s))
+        if isinstance(got, Download):
+            downloads.append(got)
+        else:
+            results.append(got)
+    if downloads:
+        db = store.open_db(rt.db_path)
+        try:
+            results.extend(save_downloads(db, downloads))
+        except MonitorError as exc:
+            results.extend(_failed(db, d.name, d.source.url, exc) for d in downloads)
+        finally:
+            db.close()
+    return results
 
 
 def job_market_replay(rt: Runtime) -> list[PollResult]:

@@ -7,6 +7,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,10 @@ from typer.testing import CliRunner
 from monitor import store
 from monitor.cli import app
 from monitor.config import MarketSettings, load_config
-from monitor.errors import ConfigError
-from monitor.market.fetch import market_sources
+from monitor.errors import ConfigError, StoreError
+from monitor.market.fetch import download_series, market_sources, save_downloads
 from monitor.market.result import MarketPoll
-from monitor.market.series import parse
+from monitor.market.series import Observation, parse
 from monitor.pipeline import Runtime, build_client, fetch_jobs, job_market
 from monitor.tickers import WatchedCompany, watched_companies
 from tests.conftest import ROOT, SAMPLES, USER_AGENT, make_config
@@ -111,6 +113,21 @@ def test_market_job_stores_every_source_once_each(tmp_path, closing, market_serv
     assert [(r.source, r.errors) for r in results] == [(f"market:{s}", []) for s in ALL_STORED]
     assert all(isinstance(r, MarketPoll) and r.requests == 1 for r in results)
     assert stored(rt, closing) == ALL_STORED
+
+
+def test_an_update_is_stored_whole_or_not_at_all(tmp_path, closing, market_server) -> None:
+    """The score stage must never see one source of an update without the others."""
+    serve_market(market_server)
+    rt = market_runtime(tmp_path, closing, market_server)
+    db = closing(store.open_db(rt.db_path))
+    btc, hy = (download_series(rt.client, db, source) for source in rt.config.market.sources[:2])
+    broken = replace(hy, observations=[*hy.observations, Observation(date(2099, 1, 1), float("nan"))])
+
+    with pytest.raises(StoreError):
+        save_downloads(db, [btc, broken])  # the NaN breaks NOT NULL after btc_usd was written
+
+    assert stored(rt, closing) == {}
+    assert [r.changed for r in save_downloads(db, [btc, hy])] == [620, 1302]
 
 
 def test_fetched_btc_days_are_the_previous_days_close_and_the_live_point_is_dropped(
