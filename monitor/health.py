@@ -12,11 +12,13 @@ The rules, as an operator would expect them:
   offline to online does not leave the old replay rows failing health forever.
 * A source is stale when it has not succeeded within its window (``[health]``:
   ``stale_factor`` x its job's interval, or ``stale_after_minutes``).
-* A daemon that has just started gets one window from its start: right after a
-  first start (or a restart after downtime) nothing is stale until the jobs have had
-  their chance; a source that still has not succeeded when the window has passed
-  since the start is stale, also one that never succeeded at all. A ``--once`` run
-  gets no grace: its polls are over when it exits.
+* A daemon that has just started gets one window from its start, but only until a
+  source's first attempt after the start: right after a first start (or a restart
+  after downtime) nothing is stale until the jobs have had their chance, while a
+  restart, or a crash loop, cannot hide a source that keeps failing. A ``--once``
+  run gets no grace: its polls are over when it exits.
+* The run judged is the running daemon's when one is recorded and its process is
+  alive, so a manual ``monitor run --once`` beside it does not change the verdict.
 * A store no run was ever recorded in is unhealthy (nothing is watching).
 * Dead letters are reported always but fail health only when asked
   (``fail_on_dead_letters``): they need a person (a revoked webhook, a bad address),
@@ -40,7 +42,7 @@ from monitor.market.fetch import market_source_name, market_sources
 from monitor.market.replay import MARKET_REPLAY_SOURCE
 from monitor.notify.outbox import outbox_summary
 from monitor.pipeline import Runtime, fetch_jobs
-from monitor.runs import latest_run
+from monitor.runs import current_run
 
 QUEUED = ("pending", "sending")
 
@@ -103,7 +105,7 @@ def check_health(db: sqlite_utils.Database, config: Config, *, now: datetime | N
                  fail_on_dead_letters: bool = False) -> Health:
     """Judge every source of the store and the outbox; plain data for ``monitor status``."""
     now = now or datetime.now(UTC)
-    run = latest_run(db)
+    run = current_run(db)
     reasons: list[str] = []
     if run is None:
         reasons.append("no `monitor run` has been recorded in this store: nothing is polling")
@@ -118,7 +120,11 @@ def check_health(db: sqlite_utils.Database, config: Config, *, now: datetime | N
         job = scheduled.get(name)
         window = windows[job] if job else None
         success = _parse(row.get("last_success_at"))
-        since = max((t for t in (success, grace_from) if t is not None), default=None)
+        attempt = _parse(row.get("last_attempt_at"))
+        # The grace lasts until the source's first attempt after the start: a restart (or a crash loop)
+        # must not hide a source that keeps failing.
+        graced = grace_from if grace_from is not None and (attempt is None or attempt < grace_from) else None
+        since = max((t for t in (success, graced) if t is not None), default=None)
         stale = window is not None and (since is None or now - since > window)
         if stale:
             reasons.append(_stale_reason(name, success, window, row.get("last_error") or ""))

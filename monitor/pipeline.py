@@ -197,7 +197,9 @@ def job_market(rt: Runtime) -> list[PollResult]:
         db = store.open_db(rt.db_path)
         try:
             results.extend(save_downloads(db, downloads))
-        except MonitorError as exc:
+        except Exception as exc:  # as in _guarded: recorded against every source of the update, never raised
+            if not isinstance(exc, MonitorError):
+                log.exception("market update: unexpected failure")
             results.extend(_failed(db, d.name, d.source.url, exc) for d in downloads)
         finally:
             db.close()

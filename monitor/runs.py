@@ -32,6 +32,30 @@ def record_start(db_path: Path, kind: RunKind, offline: bool) -> None:
         db.close()
 
 
+def current_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The run health should judge: the latest daemon start if that process is still alive (a manual
+    ``--once`` beside a running daemon does not replace it), else the latest start of any kind."""
+    if "runs" not in db.table_names():
+        return None
+    row = db.execute("select kind, mode, started_at, pid from runs where kind = 'daemon' "
+                     "order by id desc limit 1").fetchone()
+    if row and _alive(row[3]):
+        return dict(zip(("kind", "mode", "started_at", "pid"), row))
+    return latest_run(db)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def latest_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
     """The last recorded start, or None when nothing ever ran against this store."""
     if "runs" not in db.table_names():

@@ -506,7 +506,11 @@ def record_poll(
     cursor: str | None = None,
     error: str = "",
 ) -> None:
-    """Note one poll of a source: success resets the failure count, a cursor moves on."""
+    """Note one poll of a source: success resets the failure count, a cursor moves on.
+
+    ``error`` is kept as the source's last error even on a success: a feed read whose release
+    page failed is a working source with a problem worth showing.
+    """
     now = utcnow()
     with transaction(db, "sources"):
         current = db.execute(
@@ -521,7 +525,7 @@ def record_poll(
                 "last_attempt_at": now,
                 "last_success_at": now if ok else last_success,
                 "consecutive_failures": 0 if ok else (failures or 0) + 1,
-                "last_error": "" if ok else error,
+                "last_error": error,  # a successful poll may still carry a note (a feed item that failed)
                 "documents_added": (total or 0) + added,
             },
             pk="name",

@@ -197,6 +197,28 @@ def test_a_restarted_daemon_gives_a_source_one_window_from_its_start(config, db,
     assert not edgar.stale
 
 
+def test_a_restart_does_not_hide_a_source_that_keeps_failing(config, db, db_path) -> None:
+    db.execute("insert into sources (name, last_success_at) values ('edgar:latest', ?)",
+               [(datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="seconds")])
+    db.conn.commit()
+    record_start(db_path, "daemon", offline=False)  # e.g. Restart=on-failure after a crash
+    store.record_poll(db, "edgar:latest", ok=False, error="www.sec.gov: HTTP 503")  # its first poll fails
+
+    [edgar] = [s for s in check_health(db, config, now=minutes_later(1)).sources if s.name == "edgar:latest"]
+
+    assert edgar.stale
+
+
+def test_a_once_run_beside_the_running_daemon_does_not_change_what_is_judged(config, db, db_path) -> None:
+    record_start(db_path, "daemon", offline=False)  # this test's process plays the live daemon
+    record_start(db_path, "once", offline=True)  # an operator's manual run without the env file
+
+    health = check_health(db, config, now=minutes_later(1))
+
+    assert (health.run["kind"], health.run["mode"]) == ("daemon", "online")
+    assert health.healthy
+
+
 def test_a_once_run_gets_no_grace_for_a_source_that_failed(config, db, db_path) -> None:
     record_start(db_path, "once", offline=True)
     store.record_poll(db, "replay", ok=False, error="samples missing")

@@ -443,6 +443,13 @@ def test_xml_entity_declarations_are_refused_before_expansion(parser: Callable[.
     assert "entity expansion is refused" in error.cause
 
 
+def test_a_short_literal_entity_such_as_a_copyright_sign_is_still_allowed() -> None:
+    rss = '<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY copy "\u00a9">\n]>\n'.encode() + RSS_ROOT.format(
+        e="copy", refs="a&copy;b").encode()
+
+    assert [item.title for item in parse_feed(rss, FEED_URL).items] == ["t"]
+
+
 def test_character_reference_entities_of_real_feeds_are_still_allowed() -> None:
     rss = b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY nbsp "&#160;">\n]>\n' + RSS_ROOT.format(
         e="nbsp", refs="a&nbsp;b").encode()

@@ -12,7 +12,7 @@ from monitor.extract.extractor import Extractor
 from monitor.extract.stage import extract_pending, reextract_all
 from monitor.fetch.replay import ReplayPlan, replay_samples
 from monitor.market.replay import replay_market
-from monitor.score.engine import Evidence, compute
+from monitor.score.engine import Evidence, alert_key, compute
 from monitor.score.stage import events, list_alerts, replay, score_pending, scorecard_history, step
 from monitor.score.thesis import load_theses
 from tests.conftest import ROOT, SAMPLES
@@ -119,6 +119,32 @@ def test_re_extraction_renumbers_disclosures_without_raising_their_lapse_alerts_
     again = score_pending(db, [thesis])  # a new market event re-checks every soft announcement
     assert lapses and again.events > 0
     assert {a["key"] for a in list_alerts(db) if a["event"].startswith("lapse:")} == lapses
+    db.close()
+
+
+def test_lapse_alerts_of_a_store_keyed_by_disclosure_id_are_not_raised_again(tmp_path, thesis):
+    db = store.open_db(tmp_path / "monitor.db")
+    replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
+    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    replay_market(db, SAMPLES / "market")
+    score_pending(db, [thesis])
+    with store.transaction(db, "the keys an older version wrote"):
+        for alert in [a for a in list_alerts(db) if a["event"].startswith("lapse:")]:
+            document_id, start, kind = alert["event"][6:].split(":")
+            [(disclosure_id,)] = db.execute("select id from disclosures where document_id = ? and start = ? "
+                                            "and type = ?", [document_id, start, kind]).fetchall()
+            old_event = f"lapse:{disclosure_id}"
+            db.execute("update alerts set event = ?, key = ? where id = ?",
+                       [old_event, alert_key(thesis.id, alert["ticker"], old_event), alert["id"]])
+    lapses = len([a for a in list_alerts(db) if a["event"].startswith("lapse:")])
+    reextract_all(db, Extractor.from_dir(ROOT / "rules"))  # and the disclosures were renumbered since
+    last = db.execute("select max(day) from market_observations").fetchone()[0]
+    later = (date.fromisoformat(last) + timedelta(days=7)).isoformat()
+    db["market_observations"].insert({"series": "btc_usd", "day": later, "value": 1.0, "source": "test"})
+    score_pending(db, [thesis])
+    after = [a for a in list_alerts(db) if a["event"].startswith("lapse:")]
+    assert lapses and len(after) == lapses
+    assert all(a["event"].count(":") == 3 for a in after)  # re-keyed by document, offset and type
     db.close()
 
 

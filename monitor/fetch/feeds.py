@@ -120,15 +120,22 @@ def feed_source_name(ticker: str, url: str) -> str:
 
 
 def poll_feed(client: HttpClient, db: sqlite_utils.Database, ticker: str, url: str) -> PollResult:
-    """Store the feed's new releases for ``ticker``; item failures are logged, not fatal."""
+    """Store the feed's new releases for ``ticker``; item failures are logged, not fatal.
+
+    The poll counts as a success when the feed itself was read: a release page that fails (gone,
+    refused, too big) is recorded in ``fetch_errors`` and tried again next poll, but it does not make
+    the source look down, or one dead link would keep health failing and raise source alerts forever.
+    """
     result = PollResult(feed_source_name(ticker, url))
     before = client.requests_sent
     response = conditional_get(client, db, url)
+    feed_ok = True
     if not response.not_modified:
         feed = parse_feed(response.content, url)
         if feed.problem:
             store.record_error(db, result.source, url, "ParseError", feed.problem)
             result.errors.append(feed.problem)
+            feed_ok = False
         for item in feed.items:
             doc_key = f"wire:{item.guid}"
             if store.has_document(db, doc_key):
@@ -144,7 +151,7 @@ def poll_feed(client: HttpClient, db: sqlite_utils.Database, ticker: str, url: s
         if not result.errors:
             remember(db, url, response)
     result.requests = client.requests_sent - before
-    store.record_poll(db, result.source, ok=not result.errors, added=result.documents_added,
+    store.record_poll(db, result.source, ok=feed_ok, added=result.documents_added,
                       error="; ".join(result.errors[:3]))
     return result
 

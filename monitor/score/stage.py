@@ -22,7 +22,16 @@ import sqlite_utils
 
 from monitor import store
 from monitor.notify.outbox import enqueue, ensure_outbox_schema
-from monitor.score.engine import AlertDecision, Evidence, Scorecard, Series, compute, decide, lapsed
+from monitor.score.engine import (
+    AlertDecision,
+    Evidence,
+    Scorecard,
+    Series,
+    alert_key,
+    compute,
+    decide,
+    lapsed,
+)
 from monitor.score.thesis import Thesis
 
 log = logging.getLogger(__name__)
@@ -56,6 +65,30 @@ def ensure_score_schema(db: sqlite_utils.Database) -> None:
                 {"thesis": str, "ticker": str, "event": str, "day": str, "processed_at": str},
                 pk=("thesis", "ticker", "event"),
             )
+        _rekey_lapse_alerts(db)
+
+
+def _rekey_lapse_alerts(db: sqlite_utils.Database) -> None:
+    """Give lapse alerts of older stores (``lapse:<disclosure id>``) today's key, so none is raised again.
+
+    Lapse alerts are now keyed by document, sentence offset and type (``Evidence.stable_id``), which
+    survive re-extraction. An old alert is matched to its disclosure by id, or, if the disclosures were
+    re-extracted since, by its cited sentence; one that matches nothing keeps its old key.
+    """
+    old = db.execute("select id, thesis, ticker, event, evidence from alerts "
+                     "where event glob 'lapse:[0-9]*' and event not like 'lapse:%:%'").fetchall()
+    for alert_id, thesis, ticker, event, evidence in old:
+        sentence = next(iter(json.loads(evidence or "[]")), {}).get("sentence", "")
+        found = db.execute(
+            "select document_id, start, type from disclosures where id = ? and ticker = ? "
+            "union all select document_id, start, type from disclosures where ticker = ? and sentence = ? "
+            "and commitment = 'soft' limit 1", [int(event[6:]), ticker, ticker, sentence]).fetchone()
+        if found is None:
+            continue
+        new_event = f"lapse:{found[0]}:{found[1] or 0}:{found[2]}"
+        key = alert_key(thesis, ticker, new_event)
+        if db.execute("select 1 from alerts where key = ?", [key]).fetchone() is None:
+            db.execute("update alerts set event = ?, key = ? where id = ?", [new_event, key, alert_id])
 
 
 @dataclass(frozen=True)
