@@ -105,44 +105,50 @@ def test_scoring_the_same_documents_twice_raises_no_new_alert(tmp_path, thesis):
     db.close()
 
 
-def test_re_extraction_renumbers_disclosures_without_raising_their_lapse_alerts_again(tmp_path, thesis):
-    db = store.open_db(tmp_path / "monitor.db")
+def scored_with_market(db, thesis) -> None:
     replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
     extract_pending(db, Extractor.from_dir(ROOT / "rules"))
     replay_market(db, SAMPLES / "market")
     score_pending(db, [thesis])
-    lapses = {a["key"] for a in list_alerts(db) if a["event"].startswith("lapse:")}
-    reextract_all(db, Extractor.from_dir(ROOT / "rules"))  # new disclosure ids, same sentences
+
+
+def lapse_alerts(db) -> list[dict]:
+    return [a for a in list_alerts(db) if a["event"].startswith("lapse:")]
+
+
+def re_extract_then_a_week_passes(db, thesis):
+    """New disclosure ids for the same sentences, then a market event that re-checks every soft one."""
+    reextract_all(db, Extractor.from_dir(ROOT / "rules"))
     last = db.execute("select max(day) from market_observations").fetchone()[0]
     later = (date.fromisoformat(last) + timedelta(days=7)).isoformat()
     db["market_observations"].insert({"series": "btc_usd", "day": later, "value": 1.0, "source": "test"})
-    again = score_pending(db, [thesis])  # a new market event re-checks every soft announcement
+    return score_pending(db, [thesis])
+
+
+def test_re_extraction_renumbers_disclosures_without_raising_their_lapse_alerts_again(tmp_path, thesis):
+    db = store.open_db(tmp_path / "monitor.db")
+    scored_with_market(db, thesis)
+    lapses = {a["key"] for a in lapse_alerts(db)}
+    again = re_extract_then_a_week_passes(db, thesis)
     assert lapses and again.events > 0
-    assert {a["key"] for a in list_alerts(db) if a["event"].startswith("lapse:")} == lapses
+    assert {a["key"] for a in lapse_alerts(db)} == lapses
     db.close()
 
 
 def test_lapse_alerts_of_a_store_keyed_by_disclosure_id_are_not_raised_again(tmp_path, thesis):
     db = store.open_db(tmp_path / "monitor.db")
-    replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
-    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
-    replay_market(db, SAMPLES / "market")
-    score_pending(db, [thesis])
+    scored_with_market(db, thesis)
     with store.transaction(db, "the keys an older version wrote"):
-        for alert in [a for a in list_alerts(db) if a["event"].startswith("lapse:")]:
+        for alert in lapse_alerts(db):
             document_id, start, kind = alert["event"][6:].split(":")
             [(disclosure_id,)] = db.execute("select id from disclosures where document_id = ? and start = ? "
                                             "and type = ?", [document_id, start, kind]).fetchall()
             old_event = f"lapse:{disclosure_id}"
             db.execute("update alerts set event = ?, key = ? where id = ?",
                        [old_event, alert_key(thesis.id, alert["ticker"], old_event), alert["id"]])
-    lapses = len([a for a in list_alerts(db) if a["event"].startswith("lapse:")])
-    reextract_all(db, Extractor.from_dir(ROOT / "rules"))  # and the disclosures were renumbered since
-    last = db.execute("select max(day) from market_observations").fetchone()[0]
-    later = (date.fromisoformat(last) + timedelta(days=7)).isoformat()
-    db["market_observations"].insert({"series": "btc_usd", "day": later, "value": 1.0, "source": "test"})
-    score_pending(db, [thesis])
-    after = [a for a in list_alerts(db) if a["event"].startswith("lapse:")]
+    lapses = len(lapse_alerts(db))
+    re_extract_then_a_week_passes(db, thesis)
+    after = lapse_alerts(db)
     assert lapses and len(after) == lapses
     assert all(a["event"].count(":") == 3 for a in after)  # re-keyed by document, offset and type
     db.close()
