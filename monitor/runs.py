@@ -34,14 +34,17 @@ def record_start(db_path: Path, kind: RunKind, offline: bool) -> None:
 
 def current_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
     """The run health should judge: the latest daemon start if that process is still alive (a manual
-    ``--once`` beside a running daemon does not replace it), else the latest start of any kind."""
+    ``--once`` beside a running daemon does not replace it), else the latest start of any kind, or
+    None when nothing ever ran against this store."""
+    daemon = _latest(db, "where kind = 'daemon'")
+    return daemon if daemon and _alive(daemon["pid"]) else _latest(db)
+
+
+def _latest(db: sqlite_utils.Database, where: str = "") -> dict[str, Any] | None:
     if "runs" not in db.table_names():
         return None
-    row = db.execute("select kind, mode, started_at, pid from runs where kind = 'daemon' "
-                     "order by id desc limit 1").fetchone()
-    if row and _alive(row[3]):
-        return dict(zip(("kind", "mode", "started_at", "pid"), row))
-    return latest_run(db)
+    row = db.execute(f"select kind, mode, started_at, pid from runs {where} order by id desc limit 1").fetchone()
+    return dict(zip(("kind", "mode", "started_at", "pid"), row)) if row else None
 
 
 def _alive(pid: int | None) -> bool:
@@ -54,11 +57,3 @@ def _alive(pid: int | None) -> bool:
     except PermissionError:  # alive, another user's
         return True
     return True
-
-
-def latest_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
-    """The last recorded start, or None when nothing ever ran against this store."""
-    if "runs" not in db.table_names():
-        return None
-    row = db.execute("select kind, mode, started_at, pid from runs order by id desc limit 1").fetchone()
-    return dict(zip(("kind", "mode", "started_at", "pid"), row)) if row else None
