@@ -37,6 +37,9 @@ from monitor.score.thesis import Thesis
 log = logging.getLogger(__name__)
 
 
+STABLE_LAPSE_KEYS = 1  # the store's user_version from which lapse alerts carry Evidence.stable_id keys
+
+
 def ensure_score_schema(db: sqlite_utils.Database) -> None:
     ensure_outbox_schema(db)
     with store.transaction(db, "score schema"):
@@ -65,7 +68,10 @@ def ensure_score_schema(db: sqlite_utils.Database) -> None:
                 {"thesis": str, "ticker": str, "event": str, "day": str, "processed_at": str},
                 pk=("thesis", "ticker", "event"),
             )
-        _rekey_lapse_alerts(db)
+        # Once per store (user_version is committed with the re-key), not on every scoring pass.
+        if db.execute("pragma user_version").fetchone()[0] < STABLE_LAPSE_KEYS:
+            _rekey_lapse_alerts(db)
+            db.execute(f"pragma user_version = {STABLE_LAPSE_KEYS}")
 
 
 def _rekey_lapse_alerts(db: sqlite_utils.Database) -> None:
