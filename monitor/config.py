@@ -87,6 +87,15 @@ class ScheduleSettings(_Strict):
     market_hours: float = Field(6.0, gt=0)
 
 
+def _listed_once(what: str, names: list[str]) -> None:
+    """ValueError naming the first name listed twice (a second entry would silently shadow the first)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} {name} is listed twice")
+        seen.add(name)
+
+
 def _http_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"{url!r} must be an http(s) URL")
@@ -133,11 +142,7 @@ class MarketSettings(_Strict):
     @field_validator("sources")
     @classmethod
     def _unique_series(cls, value: list[MarketSource]) -> list[MarketSource]:
-        seen: set[str] = set()
-        for source in value:
-            if source.series in seen:
-                raise ValueError(f"series {source.series} is listed twice")
-            seen.add(source.series)
+        _listed_once("series", [source.series for source in value])
         return value
 
     @field_validator("price_url_template")
@@ -286,11 +291,7 @@ class Config(_Strict):
     @field_validator("companies")
     @classmethod
     def _unique(cls, value: list[Company]) -> list[Company]:
-        seen: set[str] = set()
-        for company in value:
-            if company.ticker in seen:
-                raise ValueError(f"ticker {company.ticker} is listed twice")
-            seen.add(company.ticker)
+        _listed_once("ticker", [company.ticker for company in value])
         return value
 
 
