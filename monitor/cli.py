@@ -32,6 +32,11 @@ app = typer.Typer(help="Watch companies' filings and press releases for thesis-m
 console = Console()
 errors = Console(stderr=True)
 
+# Options several commands share, declared once so their flags and help read the same everywhere.
+TickerFilter = Annotated[Optional[str], typer.Option("--ticker", "-t", help="Only this company.")]
+JsonTable = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
+JsonTables = Annotated[bool, typer.Option("--json", help="JSON instead of tables.")]
+
 
 class State:
     config_path: Path = Path("config.toml")
@@ -128,8 +133,8 @@ def run(
 
 @app.command()
 def documents(
-    ticker: Annotated[Optional[str], typer.Option("--ticker", "-t", help="Only this company.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    ticker: TickerFilter = None,
+    as_json: JsonTable = False,
 ) -> None:
     """List stored documents."""
     try:
@@ -150,7 +155,7 @@ def documents(
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
+    as_json: JsonTables = False,
     fail_on_dead_letters: Annotated[bool, typer.Option(
         "--fail-on-dead-letters", help="Dead letters in the outbox make the status unhealthy too.")] = False,
 ) -> None:
@@ -373,8 +378,8 @@ def reextract(
 
 @app.command()
 def disclosures(
-    ticker: Annotated[Optional[str], typer.Option("--ticker", "-t", help="Only this company.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    ticker: TickerFilter = None,
+    as_json: JsonTable = False,
 ) -> None:
     """List stored disclosures with their sentence, URL and date."""
     try:
@@ -432,7 +437,7 @@ def scorecard(
     ticker: Annotated[str, typer.Argument(help="Company ticker, e.g. MARA.")],
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Show it as it stood on this date (YYYY-MM-DD).")] = None,
     thesis: Annotated[Optional[str], typer.Option("--thesis", help="Only this thesis id.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
+    as_json: JsonTables = False,
     evidence: Annotated[int, typer.Option("--evidence", help="Cited items shown per pillar.")] = 3,
 ) -> None:
     """A company's thesis scorecard: pillar values, cash-flow backing, and the cited evidence behind each."""
@@ -500,7 +505,7 @@ def backtest(
     start: Annotated[Optional[str], typer.Option("--from", help="First day (YYYY-MM-DD).")] = None,
     end: Annotated[Optional[str], typer.Option("--to", help="Last day (YYYY-MM-DD).")] = None,
     thesis: Annotated[Optional[str], typer.Option("--thesis", help="Only this thesis id.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    as_json: JsonTable = False,
 ) -> None:
     """Replay stored documents and market data in time order: what the monitor would have said, and when."""
     from dataclasses import asdict
@@ -531,8 +536,8 @@ def backtest(
 
 @app.command()
 def alerts(
-    ticker: Annotated[Optional[str], typer.Option("--ticker", "-t", help="Only this company.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    ticker: TickerFilter = None,
+    as_json: JsonTable = False,
 ) -> None:
     """Alerts raised by the scorecard rules, with what changed, why, and the cited evidence."""
     from monitor.notify.outbox import delivery_status, outbox_summary
@@ -644,7 +649,7 @@ def digest(
 
 
 @app.command("market-data")
-def market_data(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False) -> None:
+def market_data(as_json: JsonTable = False) -> None:
     """List the stored market series: first and last day, number of observations."""
     try:
         db = state.db()
@@ -802,7 +807,7 @@ def market_lens(
                                                   "(default: market_lens.factor of the config).")] = None,
     window: Annotated[Optional[int], typer.Option("--window", min=10, help="Rolling window in trading days "
                                                   "(default: market_lens.windows of the config).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
+    as_json: JsonTables = False,
 ) -> None:
     """BTC beta, hedge ratio, re-rating timeline and event study of disclosures (the market lens).
 
