@@ -105,18 +105,19 @@ def _guarded(rt: Runtime, source: str, url: str, work: Callable[[store.sqlite_ut
     db = store.open_db(rt.db_path)
     try:
         return work(db)
-    except MonitorError as exc:
-        return _failed(db, source, url, exc)
-    except Exception as exc:  # a bug must not kill the scheduler; it is logged with its traceback
-        log.exception("%s: unexpected failure", source)
+    except Exception as exc:  # a bug must not kill the scheduler either
         return _failed(db, source, url, exc)
     finally:
         db.close()
 
 
 def _failed(db: store.sqlite_utils.Database, source: str, url: str, exc: Exception) -> PollResult:
+    """Record a failure against ``source``; called while handling ``exc``, so a bug keeps its traceback."""
     where = getattr(exc, "url", "") or url
-    log.warning("%s: %s", source, exc)
+    if isinstance(exc, MonitorError):
+        log.warning("%s: %s", source, exc)
+    else:
+        log.exception("%s: unexpected failure: %s", source, exc)
     try:
         store.record_error(db, source, where, type(exc).__name__, str(exc))
         store.record_poll(db, source, ok=False, error=str(exc))
@@ -198,8 +199,6 @@ def job_market(rt: Runtime) -> list[PollResult]:
         try:
             results.extend(save_downloads(db, downloads))
         except Exception as exc:  # as in _guarded: recorded against every source of the update, never raised
-            if not isinstance(exc, MonitorError):
-                log.exception("market update: unexpected failure")
             results.extend(_failed(db, d.name, d.source.url, exc) for d in downloads)
         finally:
             db.close()
