@@ -35,7 +35,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.config import Config
-from monitor.fetch.edgar import LATEST_SOURCE
+from monitor.fetch.edgar import LATEST_SOURCE, submissions_source
 from monitor.fetch.feeds import feed_source_name
 from monitor.fetch.replay import REPLAY_SOURCE
 from monitor.market.fetch import market_source_name, market_sources
@@ -43,6 +43,7 @@ from monitor.market.replay import MARKET_REPLAY_SOURCE
 from monitor.notify.outbox import outbox_summary
 from monitor.pipeline import Runtime, fetch_jobs
 from monitor.runs import current_run
+from monitor.tickers import TICKERS_SOURCE
 
 QUEUED = ("pending", "sending")
 
@@ -94,8 +95,8 @@ def scheduled_sources(config: Config, offline: bool) -> dict[str, str]:
     if offline:
         return {REPLAY_SOURCE: "replay", MARKET_REPLAY_SOURCE: "market-replay"}
     tickers = [company.ticker for company in config.companies]
-    names = {LATEST_SOURCE: "edgar-latest", "edgar:tickers": "tickers"}
-    names.update({f"edgar:submissions:{ticker}": "edgar-reconcile" for ticker in tickers})
+    names = {LATEST_SOURCE: "edgar-latest", TICKERS_SOURCE: "tickers"}
+    names.update({submissions_source(ticker): "edgar-reconcile" for ticker in tickers})
     names.update({feed_source_name(c.ticker, url): "feeds" for c in config.companies for url in c.feeds})
     names.update({market_source_name(s.series): "market" for s in market_sources(config.market, tickers)})
     return names

@@ -31,7 +31,13 @@ from monitor.notify.outbox import DeliveryResult
 from monitor.runs import record_start
 from monitor.score.stage import ScoreResult, score_pending
 from monitor.score.thesis import Thesis, load_theses
-from monitor.tickers import TICKERS_URL_PATH, WatchedCompany, save_ticker_map, watched_companies
+from monitor.tickers import (
+    TICKERS_SOURCE,
+    TICKERS_URL_PATH,
+    WatchedCompany,
+    save_ticker_map,
+    watched_companies,
+)
 
 R = TypeVar("R")  # what a guarded piece of work returns when it succeeds
 
@@ -153,7 +159,7 @@ def job_reconcile(rt: Runtime) -> list[PollResult]:
             break
         url = edgar.submissions_url(rt.config, company.cik)
         results.append(
-            _guarded(rt, f"edgar:submissions:{company.ticker}", url,
+            _guarded(rt, edgar.submissions_source(company.ticker), url,
                      lambda db, c=company: edgar.reconcile_company(client, db, rt.config, c.ticker, c.cik))
         )
     return results
@@ -220,10 +226,10 @@ def job_refresh_tickers(rt: Runtime) -> list[PollResult]:
     def refresh(db: store.sqlite_utils.Database) -> PollResult:
         before = client.requests_sent
         save_ticker_map(rt.config, client.get(url).content)
-        store.record_poll(db, "edgar:tickers", ok=True)
-        return PollResult("edgar:tickers", requests=client.requests_sent - before)
+        store.record_poll(db, TICKERS_SOURCE, ok=True)
+        return PollResult(TICKERS_SOURCE, requests=client.requests_sent - before)
 
-    return [_guarded(rt, "edgar:tickers", url, refresh)]
+    return [_guarded(rt, TICKERS_SOURCE, url, refresh)]
 
 
 def job_extract(rt: Runtime) -> ExtractResult:

@@ -11,6 +11,7 @@ from monitor.config import Config
 from monitor.errors import ConfigError, ParseError
 
 TICKERS_URL_PATH = "/files/company_tickers.json"
+TICKERS_SOURCE = "edgar:tickers"  # the daily refresh, as ``sources`` and health name it
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 LATEST_SOURCE = "edgar:latest"
 
 
+def submissions_source(ticker: str) -> str:
+    """The source name of a company's reconciliation, as ``sources`` and health know it."""
+    return f"edgar:submissions:{ticker}"
+
+
 def latest_feed_url(config: Config, start: int) -> str:
     query = urlencode(
         {"action": "getcurrent", "type": "", "company": "", "dateb": "", "owner": "include",
@@ -90,7 +95,7 @@ def poll_latest(client: HttpClient, db: sqlite_utils.Database, config: Config, w
 def reconcile_company(client: HttpClient, db: sqlite_utils.Database, config: Config, ticker: str, cik: int,
                       today: date | None = None) -> PollResult:
     """Fetch the filings of one company that its submissions JSON lists and the store lacks."""
-    source = f"edgar:submissions:{ticker}"
+    source = submissions_source(ticker)
     result = PollResult(source)
     before = client.requests_sent
     url = submissions_url(config, cik)
