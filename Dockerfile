@@ -21,6 +21,7 @@ RUN python -m venv /opt/venv && /opt/venv/bin/pip install /src && rm -rf /src
 WORKDIR /app
 COPY config.toml /app/
 COPY rules /app/rules
+COPY models /app/models
 COPY data/samples /app/data/samples
 COPY data/company_tickers.json /app/data/
 RUN chown -R catalyst:catalyst /app/data

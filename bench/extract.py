@@ -9,6 +9,7 @@ Run: .venv/bin/python bench/extract.py [--rounds N]
 2. The stage as the daemon runs it: extraction plus the per-document
    transaction that replaces its disclosures (``reextract_all`` on a store
    holding the replayed samples).
+3. Resident memory before and after the reader model is loaded.
 
 Each figure is the best of several rounds after one warm-up pass, so it
 measures the code rather than the first call's imports and caches.
@@ -35,6 +36,7 @@ from monitor.fetch.replay import ReplayPlan, load_manifest, replay_samples, samp
 
 SAMPLES = ROOT / "data" / "samples"
 RULES = ROOT / "rules"
+MODEL = ROOT / "models" / "reader.joblib"
 
 
 def best_of(rounds: int, work: Callable[[], object]) -> float:
@@ -58,7 +60,9 @@ def main() -> None:
     texts = [sample_document(SAMPLES, sample).text for sample in samples]
     words = sum(len(text.split()) for text in texts)
     chars = sum(len(text) for text in texts)
-    extractor = load_extractor(RULES)
+    before_model = resident_mib()
+    extractor = load_extractor(RULES, MODEL)
+    with_model = resident_mib()
     nlp = spacy.blank("en")
     tokenizer = nlp.tokenizer
     print(f"{len(texts)} bundled documents, {words:,} words, {chars:,} characters "
@@ -83,6 +87,17 @@ def main() -> None:
         db.close()
     print(f"\nstage (extract + one transaction per document) on {stored} stored documents: "
           f"{stored / stage:,.0f} docs/s, {stage * 1000 / stored:.2f} ms/doc")
+    print(f"\nresident memory: {before_model:,.0f} MiB with the monitor imported, {with_model:,.0f} MiB with the "
+          f"reader model loaded ({MODEL.stat().st_size / 2**20:.1f} MiB on disk), {resident_mib():,.0f} MiB after "
+          f"the runs (what a daemon's extract job holds)")
+
+
+def resident_mib() -> float:
+    """This process's resident set now (Linux /proc), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ from tests.servers import FixtureServer, Reply  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 RULES = ROOT / "rules"
+MODEL = ROOT / "models" / "reader.joblib"
 THESES = ROOT / "rules" / "theses"
 SEC_LIMIT = 10
 # The indexes the per-company queries need; "before" drops them, store.open_db puts them back.
@@ -239,7 +240,7 @@ def backfill(tmp: Path, count: int, extractor: Extractor, score_companies: int, 
           f"({store_seconds:.1f} s)")
 
     if full_extract:
-        took, result = seconds(lambda: reextract_parallel(db, partial(Extractor.from_dir, RULES), 2))
+        took, result = seconds(lambda: reextract_parallel(db, partial(Extractor.from_paths, RULES, MODEL), 2))
         print(f"   extraction, real stage over every document, 2 workers: {result.documents / took:9,.1f} docs/s "
               f"({took:.0f} s, {result.disclosures:,} disclosures)")
     else:
@@ -316,7 +317,7 @@ def reextract_scaling(tmp: Path, source: Path, count: int) -> None:
     columns = [c[0] for c in rows.description]
     db["documents"].insert_all((dict(zip(columns, row)) for row in rows), batch_size=500)
     source_db.close()
-    factory = partial(Extractor.from_dir, RULES)
+    factory = partial(Extractor.from_paths, RULES, MODEL)
     print(f"\n3. re-extraction scaling (reextract_parallel on the same {len(ids):,} documents, "
           f"{os.cpu_count()} cores)")
     results = {}
@@ -364,7 +365,7 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, spaCy {spacy.__version__}"
           f"{' (quick smoke run)' if args.quick else ''}")
-    extractor = Extractor.from_dir(RULES)
+    extractor = Extractor.from_paths(RULES, MODEL)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         end_to_end(tmp, 1 if args.quick else 3, extractor, load_theses(THESES))

@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor import store
-from monitor.config import Config, HttpSettings, load_config
+from monitor.config import Config, HttpSettings, MonitorSettings, load_config
 from monitor.documents import normalise_text
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import configure_logging
@@ -241,12 +241,13 @@ def ingest(
 # --- extraction ---------------------------------------------------------------------------
 
 
-def _extract_setup(rules: Path | None) -> tuple[Path, int]:
-    """Rules folder and file-size cap: --rules needs no config; otherwise the config's settings."""
+def _extract_setup(rules: Path | None, model: Path | None) -> tuple[Path, Path, int]:
+    """Rules folder, reader model and file-size cap: --rules/--model need no config; else the config's."""
     if rules is not None:
-        return rules, HttpSettings().max_body_bytes
+        return rules, model or MonitorSettings().model_path, HttpSettings().max_body_bytes
     config = state.config()
-    return config.path(config.monitor.rules_dir), config.http.max_body_bytes
+    return (config.path(config.monitor.rules_dir), model or config.path(config.monitor.model_path),
+            config.http.max_body_bytes)
 
 
 def _show(value: Any) -> str:
@@ -282,6 +283,8 @@ def extract(
     as_json: Annotated[bool, typer.Option("--json", help="With --text/--file: the JSON line, not a table.")] = False,
     rules: Annotated[Optional[Path], typer.Option("--rules", help="Rules folder (default: monitor.rules_dir "
                                                   "of the config; with --rules no config is read).")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Reader model (default: monitor.model_path "
+                                                  "of the config).", dir_okay=False)] = None,
 ) -> None:
     """Extract disclosures from texts (nothing is stored).
 
@@ -298,8 +301,8 @@ def extract(
     if out is not None and jsonl is None:
         raise typer.BadParameter("--out goes with --jsonl")
     try:
-        rules_dir, max_bytes = _extract_setup(rules)
-        extractor = load_extractor(rules_dir)
+        rules_dir, model_path, max_bytes = _extract_setup(rules, model)
+        extractor = load_extractor(rules_dir, model_path)
         passage = ""
         if text is not None:
             passage = normalise_text(text)
@@ -341,6 +344,43 @@ def extract(
 
 
 @app.command()
+def train(
+    corpus: Annotated[Path, typer.Option("--corpus", help="The labelled corpus folder.", file_okay=False)] = Path("corpus"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the model (default: "
+                                                "monitor.model_path of the config).", dir_okay=False)] = None,
+    folds: Annotated[int, typer.Option("--folds", min=1, help="Cross-validation folds, whole companies held "
+                                       "out in each (1: no cross-validation).")] = 5,
+) -> None:
+    """Rebuild the reader model from the labelled corpus, deterministically, and print its figures.
+
+    The figures are grouped cross-validation: each fold holds out whole companies (by ticker), so they
+    say how the reader does on a company it has never read. The model file records the corpus hash,
+    the rules version and these figures; a changed model re-extracts every stored document.
+    """
+    from monitor.extract.training import summary_line, train as train_reader
+
+    try:
+        config = state.config()
+        rules_dir = config.path(config.monitor.rules_dir)
+        target = out or config.path(config.monitor.model_path)
+        with console.status(f"training on {corpus} ({folds}-fold cross-validation by company)…"):
+            report = train_reader(corpus, rules_dir, folds=folds)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial_path = target.with_name(target.name + ".partial")
+        partial_path.write_bytes(report.model.dumps())
+        partial_path.replace(target)  # a reader never sees half a model
+    except MonitorError as exc:
+        raise fail(exc) from None
+    console.print(f"corpus {report.model.meta['corpus_hash']}: {report.examples} sentences, "
+                  f"{report.companies} companies", highlight=False)
+    if report.cv:
+        console.print(f"{folds}-fold by company: {summary_line(report.cv)}", highlight=False, soft_wrap=True)
+        console.print("per type F1: " + ", ".join(f"{t} {f:.3f}" for t, f in report.cv["per_type_f1"].items()),
+                      highlight=False, soft_wrap=True)
+    console.print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)", highlight=False)
+
+
+@app.command()
 def reextract(
     workers: Annotated[int, typer.Option("--workers", "-w", min=1,
                                          help="Processes extracting texts (the parent writes).")] = 1,
@@ -358,14 +398,14 @@ def reextract(
     try:
         config = state.config()
         configure_logging(config.monitor.log_format, state.verbose)
-        rules_dir = config.path(config.monitor.rules_dir)
-        extractor = load_extractor(rules_dir)  # bad rules fail here, before any document or process
+        rules_dir, model_path = config.path(config.monitor.rules_dir), config.path(config.monitor.model_path)
+        extractor = load_extractor(rules_dir, model_path)  # bad rules fail here, before any document or process
         db = state.db(config)
         try:
             if workers == 1:
                 result = reextract_all(db, extractor)
             else:
-                result = reextract_parallel(db, partial(Extractor.from_dir, rules_dir), workers)
+                result = reextract_parallel(db, partial(Extractor.from_paths, rules_dir, model_path), workers)
         finally:
             db.close()
     except MonitorError as exc:

@@ -36,6 +36,7 @@ class MonitorSettings(_Strict):
     network: Literal["auto", "online", "offline"] = "auto"
     samples_dir: Path = Path("data/samples")
     rules_dir: Path = Path("rules")
+    model_path: Path = Path("models/reader.joblib")
     theses_dir: Path = Path("rules/theses")
     log_format: Literal["text", "json"] = "text"
 

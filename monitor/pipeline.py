@@ -240,7 +240,8 @@ def job_extract(rt: Runtime) -> ExtractResult:
     """
     def work(db: store.sqlite_utils.Database) -> ExtractResult:
         rules_dir = rt.config.path(rt.config.monitor.rules_dir)
-        result = extract_pending(db, with_last_good(rt, db, "rules", lambda: load_extractor(rules_dir)))
+        model_path = rt.config.path(rt.config.monitor.model_path)
+        result = extract_pending(db, with_last_good(rt, db, "rules", lambda: load_extractor(rules_dir, model_path)))
         if result.documents:
             log.info("extract: %d documents, %d disclosures, %d errors (rules %s)", result.documents,
                      result.disclosures, len(result.errors), result.rules_version)

@@ -196,6 +196,7 @@ class World:
 db = "{db}"
 network = "online"
 rules_dir = "{ROOT / 'rules'}"
+model_path = "{ROOT / 'models' / 'reader.joblib'}"
 theses_dir = "{ROOT / 'rules' / 'theses'}"
 
 [sec]

@@ -74,6 +74,7 @@ def offline_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 db = "{base / 'monitor.db'}"
 samples_dir = "{samples}"
 rules_dir = "{ROOT / 'rules'}"
+model_path = "{ROOT / 'models' / 'reader.joblib'}"
 theses_dir = "{theses}"
 
 [sec]

@@ -24,7 +24,7 @@ from monitor.notify.email import message_id
 from monitor.notify.outbox import enqueue
 from monitor.score.stage import score_pending
 from monitor.score.thesis import load_theses
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import MODEL, ROOT, RULES, SAMPLES
 from tests.receivers import Answer, WebhookReceiver
 from tests.smtp_server import SMTPServer
 
@@ -35,7 +35,7 @@ SECRET_PATH = "/services/T000/B000/SECRETcrash"
 def prepared_store(tmp_path) -> None:
     db = store.open_db(tmp_path / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, {"APLD", "CIFR", "HUT", "WULF", "CORZ", "RIOT"}))
-    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    extract_pending(db, Extractor.from_paths(RULES, MODEL))
     score_pending(db, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"])
     db.close()
 
@@ -45,6 +45,7 @@ def write_config(tmp_path, smtp: SMTPServer) -> None:
 [monitor]
 db = "{tmp_path / 'monitor.db'}"
 rules_dir = "{ROOT / 'rules'}"
+model_path = "{ROOT / 'models' / 'reader.joblib'}"
 theses_dir = "{ROOT / 'rules' / 'theses'}"
 
 [sec]

@@ -28,7 +28,7 @@ from monitor.notify.digest import (
 )
 from monitor.score.stage import score_pending
 from monitor.score.thesis import load_theses
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import MODEL, ROOT, RULES, SAMPLES
 
 # A subset keeps the module fast; CLSK has market data but no document (a company "without data").
 TICKERS = ["MARA", "WULF", "APLD", "CLSK"]
@@ -49,7 +49,7 @@ def bundled(tmp_path_factory, theses):
     db = store.open_db(tmp_path_factory.mktemp("digest") / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, set(TICKERS)))
     replay_market(db, SAMPLES / "market")
-    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    extract_pending(db, Extractor.from_paths(RULES, MODEL))
     score_pending(db, theses)
     yield db
     db.close()
@@ -243,7 +243,7 @@ def test_each_company_card_carries_its_market_view_line(tmp_path):
 
     db = store.open_db(tmp_path / "m.db")
     replay_samples(db, ReplayPlan(SAMPLES, {"WULF"}))
-    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    extract_pending(db, Extractor.from_paths(RULES, MODEL))
     replay_market(db, SAMPLES / "market")
     digest = build_digest(db, load_theses(ROOT / "rules" / "theses"), iso_week_bounds("2025-W33")[1])
     wulf = next(c for c in digest.companies() if c.ticker == "WULF")

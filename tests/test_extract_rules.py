@@ -12,12 +12,12 @@ from monitor.errors import ConfigError
 from monitor.extract.extractor import Extractor
 from monitor.extract.model import WITHHELD
 from monitor.fetch.html_text import html_to_text
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import MODEL, ROOT, RULES, SAMPLES
 
 
 @pytest.fixture(scope="module")
 def extractor() -> Extractor:
-    return Extractor.from_dir(ROOT / "rules")
+    return Extractor.from_paths(RULES, MODEL)
 
 
 def read(extractor: Extractor, sentence: str) -> dict[str, dict]:
@@ -224,15 +224,15 @@ def test_a_broken_pattern_in_rules_is_a_config_error_naming_file_and_key(tmp_pat
     broken = (tmp_path / "types.toml").read_text().replace("'\\bhalving\\b',", "'(unclosed',", 1)
     (tmp_path / "types.toml").write_text(broken)
     with pytest.raises(ConfigError, match=r"types.toml: mining.strong\[\d+\]: bad pattern"):
-        Extractor.from_dir(tmp_path)
+        Extractor.from_paths(tmp_path, MODEL)
 
 
 def test_changing_a_rules_file_changes_the_version(tmp_path):
     for path in (ROOT / "rules").glob("*.toml"):
         (tmp_path / path.name).write_text(path.read_text())
-    before = Extractor.from_dir(tmp_path).version
+    before = Extractor.from_paths(tmp_path, MODEL).version
     (tmp_path / "entities.toml").write_text((tmp_path / "entities.toml").read_text() + "\n# edited\n")
-    assert Extractor.from_dir(tmp_path).version != before
+    assert Extractor.from_paths(tmp_path, MODEL).version != before
 
 
 DEV_SET = ROOT.parent / "shared" / "labels" / "dev.jsonl"

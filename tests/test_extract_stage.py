@@ -29,7 +29,7 @@ from monitor.extract.stage import (
 )
 from monitor.fetch.replay import load_manifest, sample_document
 from monitor.pipeline import Runtime, job_extract, scheduled_jobs
-from tests.conftest import ROOT, SAMPLES, make_config
+from tests.conftest import MODEL, ROOT, SAMPLES, make_config
 
 WIND_FARM = "wire/releases/MARA_2024-12-03_acquires-wind-farm-hansford-county.txt"
 COREWEAVE_200MW = "wire/releases/CORZ_2024-06-05_may-2024-production-update-coreweave-200mw.txt"
@@ -373,4 +373,4 @@ def test_the_extract_job_reports_a_missing_rules_folder_instead_of_raising(tmp_p
 
 def test_loading_the_rules_from_a_missing_folder_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="monitor.rules_dir"):
-        load_extractor(tmp_path / "absent")
+        load_extractor(tmp_path / "absent", MODEL)

@@ -35,7 +35,7 @@ from monitor.market.lens import (
 from monitor.market.replay import replay_market
 from monitor.market.view import company_events, company_returns, market_view, peers_table
 from monitor.score.thesis import load_theses
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import MODEL, ROOT, RULES, SAMPLES
 
 MARKET = SAMPLES / "market"
 COINGECKO = MARKET / "BTC-USD_coingecko_daily_2024-01-01_2025-09-11.csv"
@@ -62,7 +62,7 @@ def bundled_path(tmp_path_factory) -> Path:
     db = store.open_db(path)
     try:
         replay_samples(db, ReplayPlan(SAMPLES, set(TICKERS)))
-        extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+        extract_pending(db, Extractor.from_paths(RULES, MODEL))
         replay_market(db, MARKET)
     finally:
         db.close()

@@ -15,7 +15,7 @@ from monitor.notify.message import Message, Receipt
 from monitor.notify.outbox import DeliverySettings, _claim, deliver_pending, outbox_summary
 from monitor.score.stage import list_alerts, score_pending
 from monitor.score.thesis import load_theses
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import MODEL, ROOT, RULES, SAMPLES
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
 SETTINGS = DeliverySettings(batch_window=timedelta(minutes=10), max_attempts=3, retry_base=timedelta(seconds=30))
@@ -40,7 +40,7 @@ class Recorder:
 def db(tmp_path):
     database = store.open_db(tmp_path / "monitor.db")
     replay_samples(database, ReplayPlan(SAMPLES, {"APLD", "CIFR"}))
-    extract_pending(database, Extractor.from_dir(ROOT / "rules"))
+    extract_pending(database, Extractor.from_paths(RULES, MODEL))
     score_pending(database, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"])
     yield database
     database.close()

@@ -15,7 +15,7 @@ from monitor.market.replay import replay_market
 from monitor.score.engine import Evidence, alert_key, compute
 from monitor.score.stage import events, list_alerts, replay, score_pending, scorecard_history, step
 from monitor.score.thesis import load_theses
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import MODEL, ROOT, RULES, SAMPLES
 
 TICKERS = {"MARA", "CORZ", "IREN", "WULF", "CIFR", "HUT", "RIOT", "CLSK", "APLD"}
 
@@ -25,7 +25,7 @@ def bundled(tmp_path_factory):
     """A store holding every bundled document, extracted with the project's rules."""
     db = store.open_db(tmp_path_factory.mktemp("score") / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
-    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    extract_pending(db, Extractor.from_paths(RULES, MODEL))
     replay_market(db, SAMPLES / "market")
     yield db
     db.close()
@@ -95,10 +95,10 @@ def test_old_evidence_decays(bundled, thesis):
 def test_scoring_the_same_documents_twice_raises_no_new_alert(tmp_path, thesis):
     db = store.open_db(tmp_path / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
-    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    extract_pending(db, Extractor.from_paths(RULES, MODEL))
     first = score_pending(db, [thesis])
     replay_samples(db, ReplayPlan(SAMPLES, TICKERS))  # the same documents again
-    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    extract_pending(db, Extractor.from_paths(RULES, MODEL))
     second = score_pending(db, [thesis])
     assert first.alerts > 0 and second.alerts == 0 and second.events == 0
     assert len(list_alerts(db)) == first.alerts
@@ -107,7 +107,7 @@ def test_scoring_the_same_documents_twice_raises_no_new_alert(tmp_path, thesis):
 
 def scored_with_market(db, thesis) -> None:
     replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
-    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    extract_pending(db, Extractor.from_paths(RULES, MODEL))
     replay_market(db, SAMPLES / "market")
     score_pending(db, [thesis])
 
@@ -118,7 +118,7 @@ def lapse_alerts(db) -> list[dict]:
 
 def re_extract_then_a_week_passes(db, thesis):
     """New disclosure ids for the same sentences, then a market event that re-checks every soft one."""
-    reextract_all(db, Extractor.from_dir(ROOT / "rules"))
+    reextract_all(db, Extractor.from_paths(RULES, MODEL))
     last = db.execute("select max(day) from market_observations").fetchone()[0]
     later = (date.fromisoformat(last) + timedelta(days=7)).isoformat()
     db["market_observations"].insert({"series": "btc_usd", "day": later, "value": 1.0, "source": "test"})
@@ -158,7 +158,7 @@ def test_lapse_alerts_of_a_store_keyed_by_disclosure_id_are_not_raised_again(tmp
 def test_scorecard_history_holds_one_row_per_change(tmp_path, thesis):
     db = store.open_db(tmp_path / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, {"APLD"}))
-    extract_pending(db, Extractor.from_dir(ROOT / "rules"))
+    extract_pending(db, Extractor.from_paths(RULES, MODEL))
     score_pending(db, [thesis])
     history = scorecard_history(db, thesis.id, "APLD")
     assert [row["as_of"] for row in history] == ["2025-06-02", "2025-08-29"]

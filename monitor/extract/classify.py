@@ -57,7 +57,7 @@ def read_sentence(sentence: str, rules: Rules) -> list[Reading]:
     for type_ in found:
         commitment = _commitment(sentence, type_, rules)
         readings.append(
-            Reading(type_, commitment, _direction(sentence, type_, commitment, rules), _fields(sentence, type_, rules))
+            Reading(type_, commitment, _direction(sentence, type_, commitment, rules), read_fields(sentence, type_, rules))
         )
     return readings
 
@@ -106,7 +106,7 @@ def _percent_trend(sentence: str) -> str:
     return "neutral"
 
 
-def _fields(sentence: str, type_: str, rules: Rules) -> dict[str, Any]:
+def read_fields(sentence: str, type_: str, rules: Rules) -> dict[str, Any]:
     found: dict[str, Any] = {}
     wanted = FIELDS_BY_TYPE[type_]
     if "counterparty" in wanted and (name := counterparty(sentence, rules)):

@@ -31,6 +31,7 @@ class TypeRule:
     veto: Patterns  # any match rules the type out
     min_weak: int
     excluded_by: tuple[str, ...]  # types that, when found, take the sentence's figures instead
+    topic: Patterns  # the trained reader may call the type only when one of these matches
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,13 @@ class Rules:
     types: dict[str, TypeRule]
     soft_override: dict[str, Patterns]  # soft even when a binding cue matches ("If exercised, ... would")
     negation: Patterns  # "did not enter into": no contract, and a step back
+    soft_instrument: Patterns  # LOI, MOU, term sheet: soft whatever verb goes with them
+    confirmation: Patterns  # "converted the LOI into a definitive lease": the instrument is superseded
     soft: dict[str, Patterns]  # per type, "all" applying to every type
     binding: dict[str, Patterns]
     default_commitment: dict[str, str]
     direction: dict[str, DirectionRule]
+    setback: Patterns  # delays, terminations, defaults: negative for the thesis whatever the type
     scales: dict[str, float]
     stale: Patterns  # figures after these belong to an earlier deal
     not_a_field: Patterns  # "$25.91 per share": a figure that is not the disclosure's value
@@ -83,10 +87,13 @@ def load_rules(rules_dir: Path) -> Rules:
         types={t: loader.type_rule(t) for t in TYPES},
         soft_override={k: loader.patterns("commitment.toml", f"soft_override.{k}") for k in ("all",) + TYPES},
         negation=loader.patterns("commitment.toml", "negation"),
+        soft_instrument=loader.patterns("commitment.toml", "soft_instrument"),
+        confirmation=loader.patterns("commitment.toml", "confirmation"),
         soft={k: loader.patterns("commitment.toml", f"soft.{k}") for k in ("all",) + TYPES},
         binding={k: loader.patterns("commitment.toml", f"binding.{k}") for k in ("all",) + TYPES},
         default_commitment={t: loader.choice("commitment.toml", f"default.{t}", ("binding", "soft")) for t in TYPES},
         direction={t: loader.direction(t) for t in TYPES},
+        setback=loader.patterns("direction.toml", "setback"),
         scales=loader.scales(),
         stale=loader.patterns("fields.toml", "stale"),
         not_a_field=loader.patterns("fields.toml", "not_a_field"),
@@ -175,6 +182,7 @@ class _Loader:
             veto=self.patterns("types.toml", f"{type_}.veto"),
             min_weak=min_weak,
             excluded_by=excluded_by,
+            topic=self.patterns("types.toml", f"{type_}.topic") if "topic" in self.table("types.toml", type_) else (),
         )
 
     def direction(self, type_: str) -> DirectionRule:

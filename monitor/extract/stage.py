@@ -15,7 +15,7 @@ would otherwise be logged every minute).
 ``reextract_parallel`` extracts texts in worker processes and writes their
 results in the parent, in document order, one transaction per document, so its
 store ends up equal to ``reextract_all``'s. Workers build their own extractor
-from a picklable factory (``functools.partial(Extractor.from_dir, rules_dir)``).
+from a picklable factory (``functools.partial(Extractor.from_paths, rules_dir, model_path)``).
 
 The ``monitor extract`` helpers (``extract_jsonl``, ``read_document_file``)
 live here too, so the CLI stays a thin layer.
@@ -63,13 +63,15 @@ class ExtractResult:
     rules_version: str = ""
 
 
-def load_extractor(rules_dir: Path) -> ExtractorLike:
-    """The Extractor of ``rules_dir``; a missing folder is a ConfigError naming the setting."""
+def load_extractor(rules_dir: Path, model_path: Path) -> ExtractorLike:
+    """The Extractor of ``rules_dir`` and the reader model; a missing one is a ConfigError naming the setting."""
     from monitor.extract.extractor import Extractor
 
     if not rules_dir.is_dir():
         raise ConfigError(f"monitor.rules_dir: {rules_dir} is not a folder of rules (*.toml)")
-    return Extractor.from_dir(rules_dir)
+    if not model_path.is_file():
+        raise ConfigError(f"monitor.model_path: {model_path} is not a reader model file; build it with `monitor train`")
+    return Extractor.from_paths(rules_dir, model_path)
 
 
 def disclosure_row(disclosure: Disclosure) -> dict[str, Any]:
@@ -189,7 +191,7 @@ def reextract_parallel(
     """``reextract_all`` with texts extracted in ``workers`` processes; the parent does every write.
 
     ``factory`` must be picklable (a module-level function or class, or a ``functools.partial`` of
-    one, e.g. ``partial(Extractor.from_dir, rules_dir)``); each worker calls it once. Results are
+    one, e.g. ``partial(Extractor.from_paths, rules_dir, model_path)``); each worker calls it once. Results are
     written in document order, so the store ends up as ``reextract_all`` leaves it. At most
     ``IN_FLIGHT_PER_WORKER * workers`` texts are in flight, so memory does not grow with the store, yet
     one long filing at the head of the queue does not leave the other workers idle while it is read.
