@@ -192,12 +192,21 @@ def on_topic(sentence: str, type_: str, rules: Rules) -> bool:
 def settle(sentence: str, type_: str, commitment: str, direction: str, rules: Rules) -> Reading:
     """The model's reading with the precise overrides: a negated commitment ("did not enter into",
     "elected not to") is no contract (soft) and a step back (negative); a setback (delay, termination,
-    default) is negative; binding must pass the gate."""
+    default) is negative; a mining figure's direction is its stated trend, if one-way; binding must pass
+    the gate."""
     if any_match(rules.negation, sentence):
         return Reading(type_, "soft", "negative")
     if any_match(rules.setback, sentence):
         direction = "negative"
+    elif type_ in rules.trend_types:
+        direction = trend(sentence, rules) or direction
     return Reading(type_, gate(sentence, type_, commitment, rules), direction)
+
+
+def trend(sentence: str, rules: Rules) -> str:
+    """"down 15%" alone is a decline, "rose 20%" alone growth; both or neither say nothing."""
+    down, up = any_match(rules.trend_down, sentence), any_match(rules.trend_up, sentence)
+    return "negative" if down and not up else "positive" if up and not down else ""
 
 
 def gate(sentence: str, type_: str, commitment: str, rules: Rules) -> str:

@@ -55,6 +55,9 @@ class Rules:
     default_commitment: dict[str, str]
     direction: dict[str, DirectionRule]
     setback: Patterns  # delays, terminations, defaults: negative for the thesis whatever the type
+    trend_types: tuple[str, ...]  # types whose direction a one-way trend word decides (mining figures)
+    trend_down: Patterns
+    trend_up: Patterns
     scales: dict[str, float]
     stale: Patterns  # figures after these belong to an earlier deal
     not_a_field: Patterns  # "$25.91 per share": a figure that is not the disclosure's value
@@ -94,6 +97,9 @@ def load_rules(rules_dir: Path) -> Rules:
         default_commitment={t: loader.choice("commitment.toml", f"default.{t}", ("binding", "soft")) for t in TYPES},
         direction={t: loader.direction(t) for t in TYPES},
         setback=loader.patterns("direction.toml", "setback"),
+        trend_types=loader.types_list("direction.toml", "trend.types"),
+        trend_down=loader.patterns("direction.toml", "trend.down"),
+        trend_up=loader.patterns("direction.toml", "trend.up"),
         scales=loader.scales(),
         stale=loader.patterns("fields.toml", "stale"),
         not_a_field=loader.patterns("fields.toml", "not_a_field"),
@@ -167,12 +173,17 @@ class _Loader:
             raise self.fail(file, key, f"{value!r} is not one of {allowed}")
         return str(value)
 
+    def types_list(self, file: str, key: str) -> tuple[str, ...]:
+        names = self.strings(file, key)
+        for name in names:
+            if name not in TYPES:
+                raise self.fail(file, key, f"unknown type {name!r}")
+        return tuple(names)
+
     def type_rule(self, type_: str) -> TypeRule:
         self.table("types.toml", type_)
-        excluded_by = tuple(self.strings("types.toml", f"{type_}.excluded_by", []))
-        for other in excluded_by:
-            if other not in TYPES:
-                raise self.fail("types.toml", f"{type_}.excluded_by", f"unknown type {other!r}")
+        excluded_by = self.types_list("types.toml", f"{type_}.excluded_by") if "excluded_by" in self.table(
+            "types.toml", type_) else ()
         min_weak = self.get("types.toml", f"{type_}.min_weak", 2)
         if isinstance(min_weak, bool) or not isinstance(min_weak, int) or min_weak < 1:
             raise self.fail("types.toml", f"{type_}.min_weak", f"{min_weak!r} is not a whole number of at least 1")
