@@ -59,6 +59,10 @@ class Settings:
     c_commitment: float = 4.0
     c_direction: float = 4.0
     seed: int = 13
+    # the double-labelled, adjudicated dev set weighs more than single-pass labels: its labels are the
+    # most reliable (grouped CV: its own F1 0.816 → 0.828 at weight 3, the rest unchanged)
+    adjudicated_group: str = "dev"
+    adjudicated_weight: float = 3.0
     # per-type decision thresholds on the type models' probabilities (class weights are balanced, so
     # 0.5 favours precision); set from out-of-fold probabilities by company, rounded to 0.05
     thresholds: tuple[tuple[str, float], ...] = (
@@ -254,10 +258,12 @@ def fit(examples: Sequence[Example], rules: Rules, settings: Settings = Settings
         blocks.append(chars.fit_transform(normalised))
     cues = CueFeatures(rules)
     x = sparse.hstack(blocks + [cues.matrix(sentences)]).tocsr()
+    weights = np.array([settings.adjudicated_weight if e.group == settings.adjudicated_group else 1.0
+                        for e in examples])
     type_models = {}
     for type_ in TYPES:
         y = np.array([type_ in e.by_type() for e in examples])
-        type_models[type_] = _logistic(settings.c_type, settings.seed, balanced=True).fit(x, y)
+        type_models[type_] = _logistic(settings.c_type, settings.seed, balanced=True).fit(x, y, sample_weight=weights)
     pair_rows, pair_types, commitments, directions = [], [], [], []
     for i, example in enumerate(examples):
         for type_, disclosure in example.by_type().items():
@@ -266,8 +272,11 @@ def fit(examples: Sequence[Example], rules: Rules, settings: Settings = Settings
             commitments.append(disclosure["commitment"])
             directions.append(disclosure["direction"])
     pairs = augment(x[pair_rows], pair_types)
-    commitment_model = _logistic(settings.c_commitment, settings.seed).fit(pairs, commitments)
-    direction_model = _logistic(settings.c_direction, settings.seed, classes=3).fit(pairs, directions)
+    pair_weights = weights[pair_rows]
+    commitment_model = _logistic(settings.c_commitment, settings.seed).fit(pairs, commitments,
+                                                                          sample_weight=pair_weights)
+    direction_model = _logistic(settings.c_direction, settings.seed, classes=3).fit(pairs, directions,
+                                                                                   sample_weight=pair_weights)
     return ReaderModel(settings, words, chars, type_models, dict(settings.thresholds), commitment_model,
                        direction_model, cues.names())
 
