@@ -2,17 +2,18 @@
 
 Why a model: hand-written cues reach only the wording they were written against (type F1 0.96 on the
 dev set they were tuned to, 0.64 on companies they never saw). Linear models over word and character
-n-grams, with the rule cues as extra features, learn wording from ~60 companies' sentences and are
+n-grams, with the rule cues as extra features, learn wording from 166 companies' sentences and are
 fast enough to read every sentence of every document (no transformer forward pass on the hot path).
 
-- type: one logistic regression per type (one-vs-rest), each with its own decision threshold chosen by
-  cross-validation at training time;
+- type: one logistic regression per type (one-vs-rest), each with its own decision threshold (set from
+  out-of-fold probabilities by company, kept in ``Settings``), and only on a word of the type's subject;
 - commitment and direction: one model each over (sentence, type) pairs, the features copied into a
   type-specific block as well ("frustratingly easy" feature augmentation), so that what marks a soft
   financing and a soft lease can differ while sharing what they have in common;
 - the gate: a soft deal read as signed is the costliest error, so the model may call a disclosure
   binding only when the rules' commitment cues agree (a binding cue, no negation, no conditional
-  override). Where the two disagree, the disclosure is soft.
+  override, no LOI/MOU/term sheet that a definitive agreement has not replaced). Where the two
+  disagree, the disclosure is soft.
 
 Numbers are read to shapes before vectorising ("$1.5 billion" → "$0 billion"), so that the model learns
 "$N billion of notes" rather than one deal's size. Fields stay with the precise parsers (fields.py).
@@ -237,7 +238,7 @@ def augment(rows: sparse.csr_matrix, types: Sequence[str]) -> sparse.csr_matrix:
     """[shared features | features in this type's block | type indicator] for (sentence, type) pairs."""
     n, width = rows.shape
     blocks = []
-    for k, type_ in enumerate(TYPES):
+    for type_ in TYPES:
         mask = sparse.diags(np.array([1.0 if t == type_ else 0.0 for t in types]))
         blocks.append(mask @ rows)
     indicator = sparse.csr_matrix(np.array([[1.0 if t == u else 0.0 for u in TYPES] for t in types]))
