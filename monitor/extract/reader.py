@@ -10,10 +10,9 @@ fast enough to read every sentence of every document (no transformer forward pas
 - commitment and direction: one model each over (sentence, type) pairs, the features copied into a
   type-specific block as well ("frustratingly easy" feature augmentation), so that what marks a soft
   financing and a soft lease can differ while sharing what they have in common;
-- the gate: a soft deal read as signed is the costliest error, so the model may call a disclosure
-  binding only when the rules' commitment cues agree (a binding cue, no negation, no conditional
-  override, no LOI/MOU/term sheet that a definitive agreement has not replaced). Where the two
-  disagree, the disclosure is soft.
+- the gate: a soft deal read as signed is the costliest error, so the model's "binding" must pass the
+  rules' commitment cues (no negation, no conditional override, no LOI/MOU/term sheet that a definitive
+  agreement has not replaced, and a binding cue or no hedge). Where the two disagree, it is soft.
 
 Numbers are read to shapes before vectorising ("$1.5 billion" → "$0 billion"), so that the model learns
 "$N billion of notes" rather than one deal's size. Fields stay with the precise parsers (fields.py).
@@ -215,11 +214,12 @@ def trend(sentence: str, rules: Rules) -> str:
 
 
 def gate(sentence: str, type_: str, commitment: str, rules: Rules) -> str:
-    """Binding only when the rules agree: a binding cue, and no negation, conditional override or soft
-    instrument (LOI, MOU, term sheet) that no definitive agreement has replaced.
+    """The model's "binding" stands only when the rules do not object: no negation, conditional override
+    or soft instrument (LOI, MOU, term sheet) that no definitive agreement has replaced, and either a
+    binding cue backs it or no hedge (expects, plans, negotiating, contingent …) is present.
 
     Why: calling optionality cash flow is the costliest error this tool can make, and a linear model
-    trained on ~3,000 sentences will sometimes do it for wording it has not seen. A precise cue is the
+    trained on ~4,000 sentences will sometimes do it for wording it has not seen. A precise cue is the
     second opinion; a disagreement costs a missed "binding" (recoverable: it shows as soft), never a
     page for an LOI.
     """
