@@ -25,7 +25,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import joblib
 import numpy as np
@@ -76,6 +76,13 @@ class CueFeatures:
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
+        # per type, the cue lists each feature reads, joined once rather than for every sentence
+        self._per_type = [
+            (rules.types[t].strong, rules.types[t].weak, rules.types[t].veto,
+             rules.binding["all"] + rules.binding[t], rules.soft["all"] + rules.soft[t],
+             rules.soft_override["all"] + rules.soft_override[t], dict(rules.direction[t].cues))
+            for t in TYPES
+        ]
 
     def check(self, model: "ReaderModel") -> None:
         """A model reads the cue block it was fitted on; rules with other kinds of cues need a retrain."""
@@ -94,17 +101,15 @@ class CueFeatures:
     def row(self, sentence: str) -> list[float]:
         rules = self.rules
         values: list[float] = []
-        for t in TYPES:
-            rule = rules.types[t]
+        for strong, weak, veto, binding, soft, override, cues in self._per_type:
             values += [
-                float(any_match(rule.strong, sentence)),
-                min(sum(1 for p in rule.weak if p.search(sentence)), 3) / 3,
-                float(any_match(rule.veto, sentence)),
-                float(any_match(rules.binding["all"] + rules.binding[t], sentence)),
-                float(any_match(rules.soft["all"] + rules.soft[t], sentence)),
-                float(any_match(rules.soft_override["all"] + rules.soft_override[t], sentence)),
+                float(any_match(strong, sentence)),
+                min(sum(1 for p in weak if p.search(sentence)), 3) / 3,
+                float(any_match(veto, sentence)),
+                float(any_match(binding, sentence)),
+                float(any_match(soft, sentence)),
+                float(any_match(override, sentence)),
             ]
-            cues = dict(rules.direction[t].cues)
             values += [float(any_match(cues[d], sentence)) for d in DIRECTIONS]
         percents = re.findall(r"(?<![\w.])(-?)\s?\d+(?:\.\d+)?\s?%", sentence)
         values += [
@@ -170,8 +175,9 @@ class ReaderModel:
             return readings
         rows = x[[i for i, _ in pairs]]
         types = [t for _, t in pairs]
-        commitments = self.commitment_model.predict(augment(rows, types))
-        directions = self.direction_model.predict(augment(rows, types))
+        pairs_x = augment(rows, types)
+        commitments = self.commitment_model.predict(pairs_x)
+        directions = self.direction_model.predict(pairs_x)
         for (i, type_), commitment, direction in zip(pairs, commitments, directions):
             readings[i].append(settle(sentences[i], type_, str(commitment), str(direction), cues.rules))
         return readings
@@ -236,7 +242,6 @@ def gate(sentence: str, type_: str, commitment: str, rules: Rules) -> str:
 
 def augment(rows: sparse.csr_matrix, types: Sequence[str]) -> sparse.csr_matrix:
     """[shared features | features in this type's block | type indicator] for (sentence, type) pairs."""
-    n, width = rows.shape
     blocks = []
     for type_ in TYPES:
         mask = sparse.diags(np.array([1.0 if t == type_ else 0.0 for t in types]))
@@ -303,7 +308,4 @@ def load_model(path: Path) -> ReaderModel:
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
-
-def as_guide(readings: Iterable[Reading]) -> list[dict[str, str]]:
-    return [{"type": r.type, "commitment": r.commitment, "direction": r.direction} for r in readings]
 

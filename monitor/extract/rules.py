@@ -150,9 +150,9 @@ class _Loader:
             raise self.fail(file, key, f"must be a list of {what}")
         return values
 
-    def patterns(self, file: str, key: str, case_sensitive: bool = False) -> Patterns:
+    def patterns(self, file: str, key: str, case_sensitive: bool = False, default: Any = _REQUIRED) -> Patterns:
         compiled = []
-        for i, value in enumerate(self.strings(file, key, what="regular expressions")):
+        for i, value in enumerate(self.strings(file, key, default, what="regular expressions")):
             try:
                 compiled.append(re.compile(value, 0 if case_sensitive else re.IGNORECASE))
             except (re.error, OverflowError, RecursionError) as exc:  # a{99999999999}, 10k nested groups
@@ -173,8 +173,8 @@ class _Loader:
             raise self.fail(file, key, f"{value!r} is not one of {allowed}")
         return str(value)
 
-    def types_list(self, file: str, key: str) -> tuple[str, ...]:
-        names = self.strings(file, key)
+    def types_list(self, file: str, key: str, default: Any = _REQUIRED) -> tuple[str, ...]:
+        names = self.strings(file, key, default)
         for name in names:
             if name not in TYPES:
                 raise self.fail(file, key, f"unknown type {name!r}")
@@ -182,8 +182,7 @@ class _Loader:
 
     def type_rule(self, type_: str) -> TypeRule:
         self.table("types.toml", type_)
-        excluded_by = self.types_list("types.toml", f"{type_}.excluded_by") if "excluded_by" in self.table(
-            "types.toml", type_) else ()
+        excluded_by = self.types_list("types.toml", f"{type_}.excluded_by", [])
         min_weak = self.get("types.toml", f"{type_}.min_weak", 2)
         if isinstance(min_weak, bool) or not isinstance(min_weak, int) or min_weak < 1:
             raise self.fail("types.toml", f"{type_}.min_weak", f"{min_weak!r} is not a whole number of at least 1")
@@ -193,7 +192,7 @@ class _Loader:
             veto=self.patterns("types.toml", f"{type_}.veto"),
             min_weak=min_weak,
             excluded_by=excluded_by,
-            topic=self.patterns("types.toml", f"{type_}.topic") if "topic" in self.table("types.toml", type_) else (),
+            topic=self.patterns("types.toml", f"{type_}.topic", default=[]),
         )
 
     def direction(self, type_: str) -> DirectionRule:

@@ -20,8 +20,8 @@ figure (a table row, a bullet such as "• 200 MW energized").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator
 

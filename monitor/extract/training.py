@@ -21,7 +21,7 @@ from sklearn.model_selection import GroupKFold
 from monitor.extract import scorer
 from monitor.extract.classify import read_fields
 from monitor.extract.corpus import Example, corpus_hash, load_corpus
-from monitor.extract.model import WITHHELD
+from monitor.extract.model import Disclosure
 from monitor.extract.reader import FORMAT, CueFeatures, ReaderModel, Reading, Settings, fit
 from monitor.extract.rules import Rules, load_rules
 
@@ -38,15 +38,11 @@ class TrainReport:
 
 def guide_record(sentence: str, readings: Sequence[Reading], rules: Rules) -> dict[str, Any]:
     """Readings with their fields, in the GUIDE's schema (what the scorer and `monitor extract` give)."""
-    disclosures = []
-    for reading in readings:
-        record: dict[str, Any] = {"type": reading.type, "commitment": reading.commitment,
-                                  "direction": reading.direction}
-        for name, value in read_fields(sentence, reading.type, rules).items():
-            if value != WITHHELD:
-                record[name] = int(value) if isinstance(value, float) and value.is_integer() else value
-        disclosures.append(record)
-    return {"disclosures": disclosures}
+    return {"disclosures": [
+        Disclosure(r.type, r.commitment, r.direction, sentence, 0, len(sentence),
+                   **read_fields(sentence, r.type, rules)).to_guide()
+        for r in readings
+    ]}
 
 
 def out_of_fold(examples: Sequence[Example], rules: Rules, settings: Settings = Settings(),
