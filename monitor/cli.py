@@ -80,6 +80,9 @@ def run(
     once: Annotated[bool, typer.Option("--once", help="Run every job once, then exit.")] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Replay the bundled samples; no network.")] = False,
     online: Annotated[bool, typer.Option("--online", help="Fetch live; an SEC contact is required.")] = False,
+    notify_history: Annotated[bool, typer.Option(
+        "--notify-history", help="Also push alerts of a first run or a backfill (older than 7 days); "
+                                 "by default they are stored and shown, not sent.")] = False,
 ) -> None:
     """Run the monitor: the daemon, or every job once with --once.
 
@@ -97,6 +100,7 @@ def run(
         ensure_companies(config)
         mode = "offline" if offline else "online" if online else None
         rt = build_runtime(config, state.db_path, mode)
+        rt.notify_history = notify_history
     except MonitorError as exc:
         raise fail(exc) from None
     if not once:
@@ -522,6 +526,74 @@ def scorecard(
         table.add_row(view.get("name", "Market view"), "informational (not in backing)",
                       "—" if view.get("value") is None else f"{view['value']:.1f}", _lines(view.get("why", "")))
         console.print(table)
+
+
+@app.command()
+def ledger(
+    ticker: Annotated[str, typer.Argument(help="Company ticker, e.g. CORZ.")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="The ledger as it stood on this date (YYYY-MM-DD).")] = None,
+    unlinked: Annotated[bool, typer.Option("--unlinked", help="List the mentions the rules could not place "
+                                                              "with confidence (the review list).")] = False,
+    as_json: JsonTable = False,
+) -> None:
+    """A company's deal ledger: each deal's status, MW, value, term and backstop, with the cited sources."""
+    from datetime import date
+
+    from monitor.ledger.stage import load_ledger
+    from monitor.ledger.units import quantities
+    from monitor.score.deal_alerts import deal_numbers
+
+    day = _day(as_of, "--as-of") or date.today()
+    try:
+        config = state.config()
+        db = state.db(config)
+        lapse_days = min((t.alerts.lapse_days for t in _theses(config, None)), default=180)
+        book = load_ledger(db, ticker.upper())
+    except MonitorError as exc:
+        raise fail(exc) from None
+    if unlinked:
+        rows = [u for u in book.unlinked if u.day <= day]
+        if as_json:
+            typer.echo(store.dumps({"unlinked": [{**u.__dict__, "day": u.day.isoformat()} for u in rows]}))
+            return
+        table = Table(title=f"{ticker.upper()} · {len(rows)} mentions to review", show_lines=True)
+        for column in ("day", "family", "why", "could be", "sentences"):
+            table.add_column(column, overflow="fold")
+        for u in rows:
+            table.add_row(u.day.isoformat(), u.family, u.reason, "\n".join(u.candidates),
+                          Text("\n".join(f"“{c['sentence'][:200]}” {c['url']}" for c in u.cites[:3])))
+        console.print(table)
+        return
+    deals = sorted(book.as_of(day, lapse_days), key=lambda d: (d.family, d.first_day or day))
+    totals = quantities(book, day, lapse_days)
+    if as_json:
+        typer.echo(store.dumps({"ticker": ticker.upper(), "as_of": day.isoformat(), "quantities": totals.to_dict(),
+                                "deals": [d.to_dict() for d in deals]}))
+        return
+    console.print(f"[bold]{ticker.upper()}[/bold] · ledger as of {day} · contracted {totals.contracted_mw:,.0f} MW, "
+                  f"${totals.contract_usd / 1e9:,.2f}bn, ≈${totals.annual_contracted_usd / 1e6:,.0f}m/yr (derived) · "
+                  f"soft pipeline {totals.soft_pipeline_mw:,.0f} MW", highlight=False, soft_wrap=True)
+    table = Table(show_lines=True)
+    for column in ("deal", "status", "figures", "sources"):
+        table.add_column(column, overflow="fold")
+    for deal in deals:
+        name = f"{deal.family}/{deal.kind}\n{deal.counterparty or 'undisclosed'}" + (
+            f"\n@ {', '.join(deal.sites)}" if deal.sites else "")
+        cites = "\n".join(f"{field} {c['date']} {_short_url(c['url'])}" for field, c in deal.sources[-3:])
+        table.add_row(Text(name), f"{deal.status}\nsince {deal.first_day}", Text(deal_numbers(deal)), Text(cites))
+    console.print(table)
+    if book.unlinked:
+        console.print(f"{len(book.unlinked)} mentions await review: monitor ledger {ticker.upper()} --unlinked",
+                      highlight=False)
+
+
+def _short_url(url: str) -> str:
+    """Host and last path segment, to fit 80 columns; --json carries the whole URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    last = parts.path.rstrip("/").rsplit("/", 1)[-1][:28]
+    return f"{parts.netloc.removeprefix('www.')}/…/{last}" if last else parts.netloc
 
 
 def _market_view(db: Any, ticker: str, day: Any, config: Config) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from monitor.market.fetch import Download, download_series, market_source_name, 
 from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
 from monitor.notify.outbox import DeliveryResult
 from monitor.runs import record_start
+from monitor.ledger.stage import LedgerReader
 from monitor.score.stage import ScoreResult, score_pending
 from monitor.score.thesis import Thesis, load_theses
 from monitor.tickers import (
@@ -57,6 +58,7 @@ class Runtime:
     offline: bool
     client: HttpClient | None = None
     last_good: dict[str, Any] = field(default_factory=dict)  # rules that loaded, kept when an edit breaks them
+    notify_history: bool = False  # push alerts of a first run or a backfill too (`run --notify-history`)
 
     def close(self) -> None:
         if self.client is not None:
@@ -298,7 +300,10 @@ def job_score(rt: Runtime) -> ScoreResult:
     def work(db: store.sqlite_utils.Database) -> ScoreResult:
         theses_dir = rt.config.path(rt.config.monitor.theses_dir)
         theses: list[Thesis] = with_last_good(rt, db, "theses", lambda: load_theses(theses_dir))
-        result = score_pending(db, theses, channels=list(rt.config.notify.channels))
+        rules_dir = rt.config.path(rt.config.monitor.rules_dir)
+        reader = with_last_good(rt, db, "ledger rules", lambda: LedgerReader.from_dir(rules_dir))
+        result = score_pending(db, theses, channels=list(rt.config.notify.channels), reader=reader,
+                               notify_history=rt.notify_history)
         if result.events:
             log.info("score: %d events, %d scorecard changes, %d alerts", result.events, result.scorecards,
                      result.alerts)

@@ -23,9 +23,6 @@ def record_start(db_path: Path, kind: RunKind, offline: bool) -> None:
     db = store.open_db(db_path)
     try:
         with store.transaction(db, "runs"):
-            if "runs" not in db.table_names():
-                db["runs"].create({"id": int, "kind": str, "mode": str, "started_at": str, "pid": int},
-                                  pk="id")
             db["runs"].insert({"kind": kind, "mode": "offline" if offline else "online",
                                "started_at": store.utcnow(), "pid": os.getpid()})
     finally:

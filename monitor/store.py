@@ -60,7 +60,9 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
         db.execute("PRAGMA foreign_keys = ON")
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"{path}: cannot open the store: {exc}") from exc
-    ensure_schema(db)
+    from monitor.schema import migrate  # the schema's migrations write through this module's transaction()
+
+    migrate(db)
     return db
 
 
@@ -89,124 +91,6 @@ def transaction(db: sqlite_utils.Database, what: str) -> Iterator[None]:
             raise
     except sqlite3.Error as exc:
         raise StoreError(f"{what}: {exc}") from exc
-
-
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    with transaction(db, "schema"):
-        if "companies" not in db.table_names():
-            db["companies"].create(
-                {"ticker": str, "cik": int, "name": str, "updated_at": str}, pk="ticker"
-            )
-        if "documents" not in db.table_names():
-            db["documents"].create(
-                {
-                    "id": int,
-                    "doc_key": str,
-                    "source": str,
-                    "via": str,
-                    "ticker": str,
-                    "cik": int,
-                    "accession": str,
-                    "form": str,
-                    "doc_type": str,
-                    "items": str,
-                    "url": str,
-                    "title": str,
-                    "published_at": str,
-                    "fetched_at": str,
-                    "period": str,
-                    "text": str,
-                    "content_hash": str,
-                    "amends_id": int,
-                },
-                pk="id",
-                not_null={"doc_key", "source", "ticker", "url", "text", "content_hash"},
-                foreign_keys=[("amends_id", "documents", "id")],
-            )
-        if "document_aliases" not in db.table_names():
-            db["document_aliases"].create(
-                {"doc_key": str, "document_id": int, "url": str, "via": str, "seen_at": str},
-                pk="doc_key",
-                foreign_keys=[("document_id", "documents", "id")],
-            )
-        if "fetch_state" not in db.table_names():
-            db["fetch_state"].create(
-                {"url": str, "etag": str, "last_modified": str, "status": int, "fetched_at": str},
-                pk="url",
-            )
-        if "fetch_errors" not in db.table_names():
-            db["fetch_errors"].create(
-                {"id": int, "source": str, "url": str, "error": str, "cause": str, "occurred_at": str},
-                pk="id",
-            )
-        if "sources" not in db.table_names():
-            db["sources"].create(
-                {
-                    "name": str,
-                    "cursor": str,
-                    "last_attempt_at": str,
-                    "last_success_at": str,
-                    "consecutive_failures": int,
-                    "last_error": str,
-                    "documents_added": int,
-                },
-                pk="name",
-            )
-        if "disclosures" not in db.table_names():
-            # Raw DDL: mw, usd and term_years have no declared type (no affinity), so a number stays a
-            # number and a redaction stays the string "withheld".
-            db.execute(
-                """
-                create table disclosures (
-                    id integer primary key,
-                    document_id integer not null references documents(id),
-                    ticker text not null,
-                    type text not null,
-                    commitment text,
-                    direction text,
-                    counterparty text,
-                    mw,
-                    usd,
-                    term_years,
-                    sentence text not null,
-                    "start" integer,
-                    "end" integer,
-                    url text,
-                    published_at text,
-                    rules_version text not null,
-                    extracted_at text not null
-                )
-                """
-            )
-        if "market_observations" not in db.table_names():
-            db["market_observations"].create(
-                {"series": str, "day": str, "value": float, "source": str, "fetched_at": str},
-                pk=("series", "day"),
-                not_null={"value"},
-            )
-        if "extractions" not in db.table_names():
-            db["extractions"].create(
-                {"document_id": int, "rules_version": str, "disclosures": int, "extracted_at": str, "error": str},
-                pk="document_id",
-                not_null={"rules_version", "extracted_at"},
-                foreign_keys=[("document_id", "documents", "id")],
-            )
-        for table, columns, unique in INDEXES:
-            db[table].create_index(columns, unique=unique, if_not_exists=True)
-
-
-# Created on every open when missing, not only with their table, so a store made before an index was added
-# gets it too. The per-company ones are what keep `monitor documents --ticker` and `monitor scorecard` (and
-# the per-company dedupe of every save) at milliseconds in a 100,000-document store: bench/scale.py.
-INDEXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("documents", ("doc_key",), True),
-    ("documents", ("ticker", "content_hash"), False),
-    ("documents", ("ticker", "published_at"), False),
-    ("documents", ("accession",), False),
-    ("fetch_errors", ("source", "occurred_at"), False),
-    ("disclosures", ("document_id",), False),
-    ("disclosures", ("ticker", "type"), False),
-)
 
 
 # --- companies -----------------------------------------------------------
@@ -364,18 +248,21 @@ def save_extraction(
     error: str = "",
     extracted_at: str | None = None,
 ) -> int:
-    """Replace a document's disclosures and its ``extractions`` row in one transaction; return how many.
+    """Upsert a document's disclosures (deleting those no longer read) and its ``extractions`` row in one transaction; return how many.
 
     ``disclosures`` are plain dicts with the keys of DISCLOSURE_FIELDS (missing ones are NULL).
     Numeric values are stored as given, so ``"withheld"`` stays ``"withheld"``. If any write fails,
     nothing of this call is kept: the document keeps its previous disclosures and ledger row.
     """
     extracted_at = extracted_at or utcnow()
-    insert = (
-        f"insert into disclosures ({_columns(DISCLOSURE_COLUMNS[1:])}) "
-        f"values ({', '.join('?' for _ in DISCLOSURE_COLUMNS[1:])})"
+    columns = DISCLOSURE_COLUMNS[1:]
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in ("document_id", "start", "type"))
+    upsert = (
+        f"insert into disclosures ({_columns(columns)}) values ({', '.join('?' for _ in columns)}) "
+        f'on conflict (document_id, "start", type) do update set {updates}'
     )
     count = 0
+    kept: list[tuple[int, str]] = []
     with transaction(db, f"disclosures of document {document_id}"):
         document = db.execute(
             "select ticker, url, published_at from documents where id = ?", [document_id]
@@ -383,11 +270,17 @@ def save_extraction(
         if document is None:
             raise StoreError(f"disclosures of document {document_id}: no such document")
         ticker, url, published_at = document
-        db.execute("delete from disclosures where document_id = ?", [document_id])
+        # Upserted by (document, offset, type): a disclosure read again keeps its id, so alerts and
+        # scorecards that cite it still point at it; one no longer read is deleted.
         for disclosure in disclosures:
             values = [disclosure.get(name) for name in DISCLOSURE_FIELDS]
-            db.execute(insert, [document_id, ticker, *values, url, published_at, rules_version, extracted_at])
+            db.execute(upsert, [document_id, ticker, *values, url, published_at, rules_version, extracted_at])
+            kept.append((disclosure.get("start") or 0, disclosure["type"]))
             count += 1
+        for row_id, start, type_ in db.execute(
+                'select id, "start", type from disclosures where document_id = ?', [document_id]).fetchall():
+            if ((start or 0), type_) not in kept:
+                db.execute("delete from disclosures where id = ?", [row_id])
         db.execute(
             "insert into extractions (document_id, rules_version, disclosures, extracted_at, error) "
             "values (?, ?, ?, ?, ?) on conflict (document_id) do update set rules_version = excluded.rules_version, "

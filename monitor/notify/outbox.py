@@ -51,19 +51,6 @@ class DeliveryResult:
     errors: list[str] = field(default_factory=list)
 
 
-def ensure_outbox_schema(db: sqlite_utils.Database) -> None:
-    with store.transaction(db, "outbox schema"):
-        if "outbox" not in db.table_names():
-            db["outbox"].create(
-                {"id": int, "alert_id": int, "channel": str, "ticker": str, "status": str, "attempts": int,
-                 "next_attempt_at": str, "message_key": str, "receipt": str, "last_error": str,
-                 "created_at": str, "sent_at": str},
-                pk="id",
-            )
-            db["outbox"].create_index(["alert_id", "channel"], unique=True)
-            db["outbox"].create_index(["status", "channel", "next_attempt_at"])
-
-
 def enqueue(db: sqlite_utils.Database, alert_id: int, ticker: str, channels: list[str], now: str) -> None:
     """Queue an alert for each channel; call inside the transaction that stored the alert."""
     for channel in channels:
@@ -77,7 +64,6 @@ def enqueue(db: sqlite_utils.Database, alert_id: int, ticker: str, channels: lis
 
 def deliver_pending(db: sqlite_utils.Database, channels: dict[str, Channel], settings: DeliverySettings,
                     now: datetime | None = None) -> DeliveryResult:
-    ensure_outbox_schema(db)
     now = now or datetime.now(UTC)
     result = DeliveryResult()
     for name, channel in channels.items():
@@ -161,7 +147,6 @@ def _alerts_of(db: sqlite_utils.Database, channel: str, key: str) -> list[dict[s
 
 def outbox_summary(db: sqlite_utils.Database) -> dict[str, Any]:
     """Queue depths and dead letters per channel, for `monitor status` and `monitor alerts`."""
-    ensure_outbox_schema(db)
     counts: dict[str, dict[str, int]] = {}
     for channel, status, count in db.execute("select channel, status, count(*) from outbox group by 1, 2"):
         counts.setdefault(channel, {})[status] = count
@@ -173,7 +158,6 @@ def outbox_summary(db: sqlite_utils.Database) -> dict[str, Any]:
 
 def delivery_status(db: sqlite_utils.Database) -> dict[int, dict[str, str]]:
     """alert id → {channel: status (+ receipt or last error)}."""
-    ensure_outbox_schema(db)
     found: dict[int, dict[str, str]] = {}
     for alert_id, channel, status, receipt, error in db.execute(
             "select alert_id, channel, status, receipt, last_error from outbox"):

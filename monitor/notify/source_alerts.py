@@ -9,14 +9,12 @@ import sqlite_utils
 from monitor import store
 from monitor.notify.outbox import enqueue
 from monitor.score.engine import alert_key
-from monitor.score.stage import ensure_score_schema
 
 SYSTEM = "system"
 
 
 def raise_source_alerts(db: sqlite_utils.Database, threshold: int, channels: list[str]) -> int:
     """One alert per failure streak of each source that reached ``threshold`` failures in a row."""
-    ensure_score_schema(db)
     raised = 0
     rows = db.execute("select name, consecutive_failures, last_error, last_success_at, last_attempt_at "
                       "from sources where consecutive_failures >= ?", [threshold]).fetchall()

@@ -353,13 +353,15 @@ def _confirmed(soft: Evidence, history: list[Evidence], as_of: date) -> bool:
 
 
 def _severity(pillar: Pillar, fresh: list[Evidence]) -> str:
+    """A pillar's move never pages high on its own: high is kept for deal events with their numbers and
+    for distress (monitor.score.deal_alerts), so soft talk and index drift cannot raise one."""
     if pillar.kind == "optionality":
         return "info"
     if pillar.kind == "risk":
         return "warning"
     if any(e.direction == "negative" or e.commitment == "binding" for e in fresh):
-        return "high"
-    return "medium"
+        return "medium"
+    return "info"
 
 
 def _cite(item: Evidence) -> dict[str, str]:

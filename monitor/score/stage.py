@@ -14,20 +14,23 @@ from __future__ import annotations
 import json
 import logging
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Iterator
 
 import sqlite_utils
 
 from monitor import store
-from monitor.notify.outbox import enqueue, ensure_outbox_schema
+from monitor.ledger.build import Ledger
+from monitor.ledger.rules import LedgerRules
+from monitor.ledger.stage import LedgerReader, load_ledger, update_ledgers
+from monitor.notify.outbox import enqueue
+from monitor.score.deal_alerts import deal_alerts, distress_alerts, lapse_alerts, late_note
 from monitor.score.engine import (
     AlertDecision,
     Evidence,
     Scorecard,
     Series,
-    alert_key,
     compute,
     decide,
     lapsed,
@@ -35,66 +38,6 @@ from monitor.score.engine import (
 from monitor.score.thesis import Thesis
 
 log = logging.getLogger(__name__)
-
-
-STABLE_LAPSE_KEYS = 1  # the store's user_version from which lapse alerts carry Evidence.stable_id keys
-
-
-def ensure_score_schema(db: sqlite_utils.Database) -> None:
-    ensure_outbox_schema(db)
-    with store.transaction(db, "score schema"):
-        if "scorecards" not in db.table_names():
-            db["scorecards"].create(
-                {"id": int, "thesis": str, "ticker": str, "as_of": str, "event": str, "backing": float,
-                 "pillars": str, "explanation": str, "created_at": str},
-                pk="id",
-            )
-            db["scorecards"].create_index(["thesis", "ticker", "event"], unique=True)
-            db["scorecards"].create_index(["ticker", "as_of"])
-        if "alerts" not in db.table_names():
-            db["alerts"].create(
-                {"id": int, "key": str, "thesis": str, "ticker": str, "pillar": str, "event": str, "as_of": str,
-                 "severity": str, "direction": str, "title": str, "before": float, "after": float,
-                 "reasons": str, "changes": str, "evidence": str, "created_at": str},
-                pk="id",
-            )
-            db["alerts"].create_index(["key"], unique=True)
-            db["alerts"].create_index(["ticker", "as_of"])
-        if "alert_levels" not in db.table_names():
-            db["alert_levels"].create({"thesis": str, "ticker": str, "pillar": str, "level": int},
-                                      pk=("thesis", "ticker", "pillar"))
-        if "score_events" not in db.table_names():
-            db["score_events"].create(
-                {"thesis": str, "ticker": str, "event": str, "day": str, "processed_at": str},
-                pk=("thesis", "ticker", "event"),
-            )
-        # Once per store (user_version is committed with the re-key), not on every scoring pass.
-        if db.execute("pragma user_version").fetchone()[0] < STABLE_LAPSE_KEYS:
-            _rekey_lapse_alerts(db)
-            db.execute(f"pragma user_version = {STABLE_LAPSE_KEYS}")
-
-
-def _rekey_lapse_alerts(db: sqlite_utils.Database) -> None:
-    """Give lapse alerts of older stores (``lapse:<disclosure id>``) today's key, so none is raised again.
-
-    Lapse alerts are now keyed by document, sentence offset and type (``Evidence.stable_id``), which
-    survive re-extraction. An old alert is matched to its disclosure by id, or, if the disclosures were
-    re-extracted since, by its cited sentence; one that matches nothing keeps its old key.
-    """
-    old = db.execute("select id, thesis, ticker, event, evidence from alerts "
-                     "where event glob 'lapse:[0-9]*' and event not like 'lapse:%:%'").fetchall()
-    for alert_id, thesis, ticker, event, evidence in old:
-        sentence = next(iter(json.loads(evidence or "[]")), {}).get("sentence", "")
-        found = db.execute(
-            "select document_id, start, type from disclosures where id = ? and ticker = ? "
-            "union all select document_id, start, type from disclosures where ticker = ? and sentence = ? "
-            "and commitment = 'soft' limit 1", [int(event[6:]), ticker, ticker, sentence]).fetchone()
-        if found is None:
-            continue
-        new_event = f"lapse:{found[0]}:{found[1] or 0}:{found[2]}"
-        key = alert_key(thesis, ticker, new_event)
-        if db.execute("select 1 from alerts where key = ?", [key]).fetchone() is None:
-            db.execute("update alerts set event = ?, key = ? where id = ?", [new_event, key, alert_id])
 
 
 @dataclass(frozen=True)
@@ -172,8 +115,23 @@ def events(thesis: Thesis, evidence: list[Evidence], market: Series, start: date
     return [e for e in everything if (start is None or e.day >= start) and (end is None or e.day <= end)]
 
 
+MARKET_WIDE = "*"  # the ticker of thesis-wide market alerts (a BTC drawdown is one event, not nine)
+HISTORY_DAYS = 7  # alerts about events older than this are stored and shown, not pushed (a backfill)
+MATERIAL = 1.0  # a scorecard row is kept when a pillar moves at least this much (or a deal event happened)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a company's pass knows besides its evidence: its ledger, the reading rules, and whether the
+    event is late (dated before what the store already scored)."""
+
+    ledger: Ledger | None = None
+    rules: LedgerRules | None = None
+    latest_day: date | None = None
+
+
 def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], market: Series,
-         levels: dict[str, int]) -> Step:
+         levels: dict[str, int], context: Context = Context()) -> Step:
     if event.document_id is not None:
         new = [e for e in evidence if e.document_id == event.document_id]
         others = [e for e in evidence if e.document_id != event.document_id]
@@ -184,61 +142,123 @@ def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], ma
         before = compute(thesis, ticker, event.day, evidence, market, market_as_of=event.previous_market_day)
         after = compute(thesis, ticker, event.day, evidence, market)
     history = [e for e in evidence if e.day <= event.day and e.document_id != event.document_id]
-    alerts = decide(thesis, before, after, event.name, new, history, levels)
-    alerts += lapsed(thesis, ticker, event.day, [e for e in evidence if e.day <= event.day])
+    late = event.document_id is not None and context.latest_day is not None and event.day < context.latest_day
+    # A late document must not re-arm or cross levels for later dates: it decides against a copy.
+    alerts = decide(thesis, before, after, event.name, new, history, dict(levels) if late else levels)
+    if event.document_id is None and ticker != MARKET_WIDE:
+        alerts = []  # market moves alert once per thesis (MARKET_WIDE), not once per company
+    alerts += _document_alerts(thesis, ticker, event, new, context)
+    if late:
+        alerts = late_note(thesis.id, ticker, event.day.isoformat(), event.document_id or 0, alerts,
+                           context.latest_day.isoformat() if context.latest_day else "")
+    if context.ledger is not None:
+        alerts += lapse_alerts(thesis.id, ticker, event.day, context.ledger, thesis.alerts.lapse_days)
+    else:
+        alerts += lapsed(thesis, ticker, event.day, [e for e in evidence if e.day <= event.day])
     return Step(event, before, after, alerts)
 
 
+def _document_alerts(thesis: Thesis, ticker: str, event: Event, new: list[Evidence],
+                     context: Context) -> list[AlertDecision]:
+    if event.document_id is None:
+        return []
+    day = event.day.isoformat()
+    found = []
+    if context.ledger is not None:
+        found += deal_alerts(thesis.id, ticker, day, context.ledger.events_of(event.document_id))
+    if context.rules is not None:
+        found += distress_alerts(thesis.id, ticker, day, event.document_id, new, context.rules)
+    return found
+
+
 def replay(thesis: Thesis, ticker: str, evidence: list[Evidence], market: Series,
-           start: date | None = None, end: date | None = None) -> Iterator[Step]:
+           start: date | None = None, end: date | None = None, context: Context = Context()) -> Iterator[Step]:
     levels: dict[str, int] = {}
     for event in events(thesis, evidence, market, start, end):
-        yield step(thesis, ticker, event, evidence, market, levels)
+        yield step(thesis, ticker, event, evidence, market, levels, context)
 
 
-def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: list[str] | None = None) -> ScoreResult:
-    """Process every event not yet scored, for every thesis and company.
+def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: list[str] | None = None,
+                  reader: LedgerReader | None = None, notify_history: bool = False,
+                  today: date | None = None) -> ScoreResult:
+    """Process every event not yet scored, for every thesis and company, after bringing ledgers up to date.
 
-    Each new alert is queued in the outbox for ``channels`` in the same transaction.
+    Each new alert is queued in the outbox for ``channels`` in the same transaction, unless the pass is
+    a company's first or the event is older than HISTORY_DAYS before ``today`` (a first run or backfill
+    is quiet: stored and shown, not pushed) and ``notify_history`` is off.
     """
-    ensure_score_schema(db)
     result = ScoreResult()
+    today = today or date.today()
+    tickers = sorted({t for thesis in theses for t in thesis.companies})
+    if reader is not None:
+        update_ledgers(db, tickers, reader)
     for thesis in theses:
         market = load_market(db, thesis)
         days = trading_days(market)
-        for ticker in thesis.companies:
-            evidence = load_evidence(db, ticker)
-            done = {row[0] for row in db.execute(
-                "select event from score_events where thesis = ? and ticker = ?", [thesis.id, ticker])}
+        for ticker in [*thesis.companies, MARKET_WIDE]:
+            evidence = load_evidence(db, ticker) if ticker != MARKET_WIDE else []
+            done = {row[0]: row[1] for row in db.execute(
+                "select event, day from score_events where thesis = ? and ticker = ?", [thesis.id, ticker])}
             last_market = max((e[4:] for e in done if e.startswith("mkt:")), default=None)
             levels = {row[0]: row[1] for row in db.execute(
                 "select pillar, level from alert_levels where thesis = ? and ticker = ?", [thesis.id, ticker])}
+            context = Context(load_ledger(db, ticker) if reader and ticker != MARKET_WIDE else None,
+                              reader.rules if reader else None,
+                              max((date.fromisoformat(d) for d in done.values() if d), default=None))
+            first_pass = not done
+            saved = _last_values(db, thesis.id, ticker)
             for event in events(thesis, evidence, market, market_days=days):
                 if event.name in done or (event.name.startswith("mkt:") and last_market
                                           and event.day.isoformat() <= last_market):
                     continue
-                outcome = step(thesis, ticker, event, evidence, market, levels)
-                written = _save(db, thesis, ticker, outcome, channels or [], levels)
+                if ticker == MARKET_WIDE and event.document_id is not None:
+                    continue
+                outcome = step(thesis, ticker, event, evidence, market, levels, context)
+                quiet = not notify_history and (first_pass or (today - event.day).days > HISTORY_DAYS)
+                written, saved = _save(db, thesis, ticker, outcome, [] if quiet else channels or [], levels, saved,
+                                       latest=context.latest_day is None or event.day >= context.latest_day)
+                if context.latest_day is None or event.day > context.latest_day:
+                    context = replace(context, latest_day=event.day)
                 result.events += 1
                 result.scorecards += int(outcome.changed)
                 result.alerts += written
     return result
 
 
+def _last_values(db: sqlite_utils.Database, thesis: str, ticker: str) -> dict[str, float]:
+    row = db.execute("select pillars from scorecards where thesis = ? and ticker = ? order by as_of desc, id desc "
+                     "limit 1", [thesis, ticker]).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def _material(before: dict[str, float], after: dict[str, float]) -> bool:
+    return any(abs(after.get(k, 0.0) - before.get(k, 0.0)) >= MATERIAL for k in after.keys() | before.keys())
+
+
 def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step, channels: list[str],
-          levels: dict[str, int]) -> int:
+          levels: dict[str, int], saved: dict[str, float], latest: bool) -> tuple[int, dict[str, float]]:
+    """One event's rows in one transaction: the scorecard values when they moved materially (history
+    keeps values only; the latest explanation is kept apart), the alerts and their outbox rows, the
+    levels, and the event's done mark. Returns the alerts written and the values now stored."""
     now = store.utcnow()
+    values = outcome.after.values()
     with store.transaction(db, "scorecards"):
         # Plain SQL for the per-event rows: sqlite-utils' insert/upsert re-read the table's schema on every
         # call, a fifth of the stage's time when a backfill brings hundreds of events per company.
-        if outcome.changed:
-            card = outcome.after.to_dict()
+        if outcome.changed and (_material(saved, values) or outcome.alerts):
             db.execute(
-                "insert or ignore into scorecards (thesis, ticker, as_of, event, backing, pillars, explanation, "
-                "created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert or ignore into scorecards (thesis, ticker, as_of, event, backing, pillars, created_at) "
+                "values (?, ?, ?, ?, ?, ?, ?)",
                 [thesis.id, ticker, outcome.event.day.isoformat(), outcome.event.name, outcome.after.backing,
-                 json.dumps(outcome.after.values()), json.dumps(card["pillars"]), now],
+                 json.dumps(values), now],
             )
+            saved = values
+        if latest and outcome.changed:
+            db.execute(
+                "insert or replace into scorecard_latest (thesis, ticker, as_of, event, backing, pillars, explanation) "
+                "values (?, ?, ?, ?, ?, ?, ?)",
+                [thesis.id, ticker, outcome.event.day.isoformat(), outcome.event.name, outcome.after.backing,
+                 json.dumps(values), json.dumps(outcome.after.to_dict()["pillars"])])
         written = 0
         for alert in outcome.alerts:
             row = alert.to_dict()
@@ -258,11 +278,10 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step,
             "insert or ignore into score_events (thesis, ticker, event, day, processed_at) values (?, ?, ?, ?, ?)",
             [thesis.id, ticker, outcome.event.name, outcome.event.day.isoformat(), now],
         )
-    return written
+    return written, saved
 
 
 def list_alerts(db: sqlite_utils.Database, ticker: str | None = None) -> list[dict[str, Any]]:
-    ensure_score_schema(db)
     where, params = ("where ticker = ?", [ticker.upper()]) if ticker else ("", [])
     rows = [dict(r) for r in db.query(f"select * from alerts {where} order by as_of, id", params)]
     for row in rows:
@@ -272,7 +291,6 @@ def list_alerts(db: sqlite_utils.Database, ticker: str | None = None) -> list[di
 
 
 def scorecard_history(db: sqlite_utils.Database, thesis: str, ticker: str) -> list[dict[str, Any]]:
-    ensure_score_schema(db)
     rows = db.query("select as_of, event, backing, pillars from scorecards where thesis = ? and ticker = ? "
                     "order by as_of, id", [thesis, ticker.upper()])
     return [{**dict(r), "pillars": json.loads(r["pillars"])} for r in rows]

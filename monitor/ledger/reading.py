@@ -1,0 +1,207 @@
+"""What one stored disclosure says about a deal: kind, event, site, party, and the role of each figure.
+
+The reader (monitor.extract) says *that* a sentence discloses contracted compute and which figures it
+states; the ledger needs more: is "400MW" the deal's new total, "an additional 150MW" an increment,
+"$17.7 billion if all renewal options are exercised" upside that is not contracted, "Polaris Forge 1"
+the campus? Those readings are rules (``rules/ledger.toml``), applied here one disclosure at a time;
+linking them across documents is monitor.ledger.build's job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable
+
+from monitor.extract import fields as figures
+from monitor.extract.model import WITHHELD
+from monitor.extract.rules import Rules, any_match
+from monitor.ledger.rules import FAMILY_OF_TYPE, LedgerRules
+
+Role = str  # total | increment | stated | restated | upside
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A disclosure as the ledger reads it. ``counterparty`` is as named (normalised), or None."""
+
+    ticker: str
+    document_id: int
+    start: int
+    type: str
+    family: str  # compute | partnership | power | financing
+    day: date
+    url: str
+    sentence: str
+    commitment: str
+    direction: str
+    kind: str
+    event: str  # proposed | signed | expanded | amended | under_construction | delivered | delayed | terminated
+    counterparty: str | None
+    site: str | None
+    mw: float | None
+    mw_role: Role
+    usd: float | None
+    usd_role: Role
+    term_years: float | None
+    withheld: tuple[str, ...]
+    parties: tuple[str, ...]  # every known party the sentence names (a backstop names guarantor and tenant)
+    power_use: str  # ai | mining | unspecified (power facts)
+
+    @property
+    def stable_id(self) -> str:
+        return f"{self.document_id}:{self.start}:{self.type}"
+
+    def cite(self) -> dict[str, str]:
+        return {"sentence": self.sentence, "url": self.url, "date": self.day.isoformat(), "disclosure": self.stable_id}
+
+
+def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | None:
+    """The ledger's reading of one stored disclosure row; None for types the ledger does not hold."""
+    family = FAMILY_OF_TYPE.get(row["type"])
+    if family is None:
+        return None
+    sentence = row["sentence"]
+    parties = named_parties(sentence, xrules, rules)
+    counterparty = normalise_party(row.get("counterparty"), rules)
+    if counterparty and counterparty in {normalise_party(n, rules) for n in own_names(sentence, rules)}:
+        counterparty = None
+    if counterparty is None and parties:
+        counterparty = parties[0]
+    mw, mw_role = _figure(sentence, _number(row.get("mw")), figures.megawatts, rules, xrules)
+    usd, usd_role = _figure(sentence, _number(row.get("usd")), figures.money, rules, xrules)
+    return Fact(
+        ticker=row["ticker"], document_id=int(row["document_id"]), start=int(row.get("start") or 0),
+        type=row["type"], family=family, day=date.fromisoformat(str(row["published_at"])[:10]),
+        url=row.get("url") or "", sentence=sentence, commitment=row["commitment"], direction=row["direction"],
+        kind=deal_kind(row["type"], sentence, rules), event=deal_event(row["commitment"], sentence, rules),
+        counterparty=counterparty, site=site_name(sentence, rules),
+        mw=mw, mw_role=mw_role, usd=usd, usd_role=usd_role,
+        term_years=_number(row.get("term_years")),
+        withheld=tuple(name for name in ("mw", "usd", "term_years") if row.get(name) == WITHHELD),
+        parties=tuple(parties), power_use=power_use(sentence, rules) if family == "power" else "",
+    )
+
+
+def deal_kind(type_: str, sentence: str, rules: LedgerRules) -> str:
+    for kind, cues in rules.kinds[type_]:
+        if any_match(cues, sentence):
+            return kind
+    return rules.default_kind[type_]
+
+
+def deal_event(commitment: str, sentence: str, rules: LedgerRules) -> str:
+    """The first event whose cue matches; a soft sentence only ever proposes (or reports a setback)."""
+    for event, cues in rules.events.items():
+        if commitment == "soft" and event not in ("terminated", "delayed"):
+            continue
+        for cue in cues:
+            match = cue.search(sentence)
+            if match and not (event in ("delivered", "under_construction")
+                              and any_match(rules.future, sentence[max(0, match.start() - 30): match.start()])):
+                return event
+    return "signed" if commitment == "binding" else "proposed"
+
+
+Finder = Callable[[str, Rules], list[figures.Figure]]
+
+
+def _figure(sentence: str, value: float | None, find: Finder, rules: LedgerRules,
+            xrules: Rules) -> tuple[float | None, Role]:
+    """The disclosure's figure and its role; a larger total the same sentence states wins ("an additional
+    $333 million, increasing the total backstop to $1.73 billion" holds the total)."""
+    if value is None:
+        return None, "stated"
+    found = find(sentence, xrules)
+    totals = [f.value for f in found if f.value > value and figure_role(sentence, f, rules) == "total"]
+    if totals:
+        return max(totals), "total"
+    own = [f for f in found if abs(f.value - value) <= 1e-6 * max(1.0, value)]
+    return value, figure_role(sentence, own[0], rules) if own else "stated"
+
+
+def figure_role(sentence: str, figure: figures.Figure, rules: LedgerRules) -> Role:
+    """Whether the figure is the deal's total, an increment, upside, a restated old figure, or just stated."""
+    before = sentence[max(0, figure.start - 90): figure.start]
+    after = sentence[figure.end: figure.end + 40]
+    if any_match(rules.upside_before, before) or any_match(rules.upside_after, after):
+        return "upside"
+    if any_match(rules.restated_before, before):
+        return "restated"
+    if any_match(rules.total_before, before):
+        return "total"
+    if any_match(rules.increment_before, before) or any_match(rules.increment_after, after):
+        return "increment"
+    return "stated"
+
+
+def site_name(sentence: str, rules: LedgerRules) -> str | None:
+    """The first proper name the sentence gives a site or campus, leading generic words dropped."""
+    for pattern in rules.sites:
+        for match in pattern.finditer(sentence):
+            words = match.group("site").split()
+            while words and words[0] in rules.not_sites:
+                words.pop(0)
+            if words and not words[0].isdigit() and not all(w in rules.not_sites for w in words):
+                name = " ".join(words)
+                return rules.site_aliases.get(name.lower(), name)
+    return None
+
+
+def normalise_party(name: str | None, rules: LedgerRules) -> str | None:
+    if not name:
+        return None
+    plain = re.sub(r"[,.]?\s+(?:Inc|LLC|Ltd|Corp|Corporation|L\.P|B\.V|plc)\.?$", "", name.strip())
+    return rules.party_aliases.get(name.lower()) or rules.party_aliases.get(plain.lower()) or plain
+
+
+def named_parties(sentence: str, xrules: Rules, rules: LedgerRules) -> list[str]:
+    """Every listed counterparty the sentence names, in order of appearance, as normalised names."""
+    own = {normalise_party(name, rules) or "" for name in own_names(sentence, rules)}
+    found: list[tuple[int, str]] = []
+    for name in xrules.counterparties:
+        for match in re.finditer(rf"\b{re.escape(name)}\b", sentence):
+            if not any(match.start() >= s and match.end() <= e for s, e, _ in _spans(found)):
+                found.append((match.start(), name))
+    names = []
+    for _, name in sorted(found):
+        party = normalise_party(name, rules)
+        if party and party not in own and party not in names:
+            names.append(party)
+    return names
+
+
+def _spans(found: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
+    return [(start, start + len(name), name) for start, name in found]
+
+
+def own_names(sentence: str, rules: LedgerRules) -> set[str]:
+    """Names the sentence gives the company's own subsidiaries and vehicles."""
+    return {m.group("name").rstrip(",.") for p in rules.own_subsidiary for m in p.finditer(sentence)}
+
+
+def power_use(sentence: str, rules: LedgerRules) -> str:
+    if any_match(rules.power_ai, sentence):
+        return "ai"
+    if any_match(rules.power_mining, sentence):
+        return "mining"
+    return "unspecified"
+
+
+def distress_event(sentence: str, rules: LedgerRules) -> str | None:
+    """The distress event a sentence states as fact ("substantial doubt … going concern"), or None.
+
+    A cue inside a hypothetical or negated clause ("could result in a default", "does not raise
+    substantial doubt") is a risk factor, not an event.
+    """
+    for name, cues in rules.distress.items():
+        for cue in cues:
+            match = cue.search(sentence)
+            if match and not any_match(rules.hypothetical, sentence[max(0, match.start() - 60): match.start()]):
+                return name
+    return None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

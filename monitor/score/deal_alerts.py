@@ -1,0 +1,131 @@
+"""Alerts that carry their numbers: deal events from the ledger, distress, and late disclosures.
+
+One function per rule. Severity follows what the analyst acts on: a signed, confirmed or expanded
+compute deal, a termination or a delay pages high with the deal's MW, value and term in the headline;
+a stage reached (construction, delivery) or an amendment is medium; a proposal or option is
+information only, never high; a restatement says nothing. Distress (going concern, Chapter 11,
+default, a terminated restructuring agreement or lease, covenant breach, delisting) pages high
+whatever pillar the sentence landed in.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from monitor.ledger.build import Deal, DealEvent, Ledger
+from monitor.ledger.reading import distress_event
+from monitor.ledger.rules import LedgerRules
+from monitor.score.engine import AlertDecision, Evidence, alert_key
+
+_SEVERITY = {
+    "signed": "high", "confirmed": "high", "expanded": "high", "terminated": "high", "delayed": "high",
+    "delivered": "medium", "under_construction": "medium", "amended": "medium", "proposed": "info", "option": "info",
+}
+_NEGATIVE = ("terminated", "delayed")
+_PAGES = ("compute", "power", "partnership")  # financings are reported, never paged high
+_DISTRESS_NAMES = {
+    "going_concern": "going-concern doubt", "chapter_11": "Chapter 11 / creditor protection",
+    "default": "default or acceleration", "restructuring_termination": "restructuring agreement terminated",
+    "lease_termination": "lease terminated", "covenant_breach": "covenant breach", "delisting": "delisting notice",
+}
+
+
+def deal_alerts(thesis: str, ticker: str, day: str, events: list[DealEvent]) -> list[AlertDecision]:
+    """One alert per deal event of a document, except restatements (a known deal repeated adds nothing)."""
+    alerts = []
+    for event in events:
+        severity = _SEVERITY.get(event.event)
+        if severity is None:
+            continue
+        if severity == "high" and not _pages(event.deal):
+            severity = "medium"
+        direction = "negative" if event.event in _NEGATIVE else "positive"
+        headline = deal_headline(event)
+        alerts.append(AlertDecision(
+            key=alert_key(thesis, ticker, f"deal:{event.key}"), thesis=thesis, ticker=ticker,
+            pillar=f"deal:{event.deal.family}", event=f"deal:{event.key}", as_of=day, severity=severity,
+            direction=direction, title=f"{ticker} · {headline}", before=0.0, after=0.0,
+            reasons=(f"deal {event.event}: {headline}",), evidence=event.cites[:5]))
+    return alerts
+
+
+def _pages(deal: Deal) -> bool:
+    """Financings are reported, never paged high; power pages only when it is power for AI/HPC (a mining
+    site, a demand-response credit or a mining plant's outage is not)."""
+    return deal.family in _PAGES and (deal.family != "power" or deal.power_use == "ai")
+
+
+def lapse_alerts(thesis: str, ticker: str, day: date, ledger: Ledger, lapse_days: int) -> list[AlertDecision]:
+    """One medium alert per proposal (LOI, MOU, option …) not confirmed within the thesis' window."""
+    return [AlertDecision(
+        key=alert_key(thesis, ticker, f"lapse:{deal.key}"), thesis=thesis, ticker=ticker, pillar="optionality",
+        event=f"lapse:{deal.key}", as_of=day.isoformat(), severity="medium", direction="negative",
+        title=f"{ticker} · proposal lapsed unconfirmed: {deal.kind} with {deal.counterparty or 'undisclosed party'}",
+        before=0.0, after=0.0,
+        reasons=(f"proposed {deal.last_day} and not confirmed as binding within {lapse_days} days",),
+        evidence=tuple(c for _, c in deal.sources[:2])) for deal in ledger.as_of(day, lapse_days)
+        if deal.status == "lapsed"]
+
+
+def deal_headline(event: DealEvent) -> str:
+    deal = event.deal
+    party = deal.counterparty or "undisclosed party"
+    where = f" at {', '.join(deal.sites)}" if deal.sites else ""
+    change = ""
+    if event.event == "expanded" and event.mw_delta:
+        change = f" by {event.mw_delta:,.0f} MW"
+    return f"{deal.kind} with {party}{where} {event.event}{change}: {deal_numbers(deal)}"
+
+
+def deal_numbers(deal: Deal) -> str:
+    parts = []
+    if deal.mw:
+        parts.append(f"{deal.mw:,.0f} MW")
+    if deal.usd:
+        parts.append(money(deal.usd))
+    if deal.term_years:
+        parts.append(f"{deal.term_years:g} years")
+    if deal.annual_usd:
+        parts.append(f"≈{money(deal.annual_usd)}/yr (derived)")
+    if deal.guarantor:
+        parts.append(f"backstop {deal.guarantor}" + (f" {money(deal.backstop_usd)}" if deal.backstop_usd else ""))
+    if deal.option_mw:
+        parts.append(f"+{deal.option_mw:,.0f} MW optional")
+    if deal.withheld:
+        parts.append(f"withheld: {', '.join(deal.withheld)}")
+    return ", ".join(parts) or "no figures disclosed"
+
+
+def money(usd: float) -> str:
+    return f"${usd / 1e9:,.2f}bn" if usd >= 1e9 else f"${usd / 1e6:,.0f}m"
+
+
+def distress_alerts(thesis: str, ticker: str, day: str, document_id: int, new: list[Evidence],
+                    rules: LedgerRules) -> list[AlertDecision]:
+    """At most one high alert per distress event named in a document."""
+    found: dict[str, list[Evidence]] = {}
+    for item in new:
+        name = distress_event(item.sentence, rules)
+        if name:
+            found.setdefault(name, []).append(item)
+    return [AlertDecision(
+        key=alert_key(thesis, ticker, f"distress:{document_id}:{name}"), thesis=thesis, ticker=ticker,
+        pillar="distress", event=f"distress:{document_id}:{name}", as_of=day, severity="high", direction="negative",
+        title=f"{ticker} · distress: {_DISTRESS_NAMES[name]}", before=0.0, after=0.0,
+        reasons=(f"distress: {_DISTRESS_NAMES[name]}",),
+        evidence=tuple({"sentence": e.sentence, "url": e.url, "date": e.day.isoformat(), "disclosure": str(e.id)}
+                       for e in items[:3])) for name, items in found.items()]
+
+
+def late_note(thesis: str, ticker: str, day: str, document_id: int, alerts: list[AlertDecision],
+              latest: str) -> list[AlertDecision]:
+    """A document dated before what the store already scored: history is updated as of its date, and the
+    analyst gets one informational note instead of alerts that would re-arm or cross levels."""
+    if not alerts:
+        return []
+    return [AlertDecision(
+        key=alert_key(thesis, ticker, f"late:{document_id}"), thesis=thesis, ticker=ticker, pillar="late",
+        event=f"late:{document_id}", as_of=day, severity="info",
+        direction="negative" if any(a.direction == "negative" for a in alerts) else "positive",
+        title=f"{ticker} · late disclosure dated {day} (scored after {latest})", before=0.0, after=0.0,
+        reasons=tuple(a.title for a in alerts), evidence=tuple(c for a in alerts for c in a.evidence)[:5])]
