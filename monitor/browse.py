@@ -102,8 +102,9 @@ TABLES: dict[str, dict[str, Any]] = {
         "columns": {"disclosures": "Number of disclosures found", "error": "Why extraction failed (empty if not)"},
     },
     "scorecards": {
-        "description": "Scorecard history per thesis and company: a row whenever an event (a document, or market "
-                       "data every few days) changed a pillar.",
+        "description": "Scorecard history per thesis and company, values only: a row whenever an event (a "
+                       "document, or market data every few days) moved a pillar materially or raised an alert. "
+                       "`monitor scorecard TICKER --as-of DAY` recomputes the explanation of any of them.",
         "sort_desc": "as_of",
         "facets": ["thesis", "ticker"],
         "columns": {
@@ -112,8 +113,34 @@ TABLES: dict[str, dict[str, Any]] = {
             "event": "doc:<document id> or mkt:<day>",
             "backing": "Cash-flow backing, points 0-100 (backing pillars only; soft news never enters it)",
             "pillars": "Pillar values, points 0-100 each (JSON)",
-            "explanation": "Per pillar: contributions with their sentence, URL, day and points (JSON)",
         },
+    },
+    "scorecard_latest": {
+        "description": "The latest scorecard of each thesis and company, with its explanation.",
+        "facets": ["thesis"],
+        "columns": {"explanation": "Per pillar: contributions with their sentence, URL, day and points (JSON)"},
+    },
+    "deals": {
+        "description": "The deal ledger today: one row per deal (company, counterparty, site, kind) with its status "
+                       "and figures; every figure's sentence and URL in sources. `monitor ledger TICKER --as-of`.",
+        "facets": ["ticker", "family", "status", "kind"],
+        "columns": {"mw": "Critical IT MW contracted (totals, restatements not added)",
+                    "usd": "Total contract value, USD", "annual_usd": "value ÷ term: derived, never disclosed",
+                    "option_mw": "Optional MW (options, ROFO, exclusivity): never contracted",
+                    "sources": "Per field, the sentence, URL and date it came from (JSON)"},
+    },
+    "deal_events": {
+        "description": "What each document did to each deal (signed, expanded, restated, delayed …), with the deal "
+                       "as it stood after it.",
+        "sort_desc": "day",
+        "facets": ["ticker", "event"],
+        "columns": {"deal": "The deal after the event (JSON)", "cites": "Sentences and URLs (JSON)"},
+    },
+    "ledger_unlinked": {
+        "description": "Mentions the ledger rules could not place with confidence: the review list "
+                       "(`monitor ledger TICKER --unlinked`).",
+        "facets": ["ticker", "family"],
+        "columns": {"candidates": "Deals it could continue (JSON)", "cites": "Sentences and URLs (JSON)"},
     },
     "alerts": {
         "description": "Alerts the score stage raised (each once, by key): what changed, why, and the evidence.",
@@ -182,6 +209,21 @@ left join companies c on c.ticker = s.ticker
 where {_LATEST}
 order by s.thesis, s.backing desc, s.ticker""",
     },
+    "ledger": {
+        "title": "Deal ledger of a company",
+        "description": "Each deal with its status, MW, contract value, term, derived annual revenue, backstop and "
+                       "optional MW, and the sentence and URL behind its MW and value.",
+        "sql": """
+select d.family, d.kind, d.counterparty, d.sites, d.status, d.mw, d.usd, d.term_years,
+       round(d.annual_usd) as annual_usd_derived, d.guarantor, d.backstop_usd, d.option_mw, d.first_day, d.last_day,
+       (select json_extract(s.value, '$[1].sentence') from json_each(d.sources) s
+        where json_extract(s.value, '$[0]') = 'mw' order by s.key desc limit 1) as mw_sentence,
+       (select json_extract(s.value, '$[1].url') from json_each(d.sources) s
+        where json_extract(s.value, '$[0]') in ('mw', 'usd') order by s.key desc limit 1) as source_url
+from deals d
+where d.ticker = upper(:ticker)
+order by d.family, d.first_day""",
+    },
     "scorecard_history": {
         "title": "Scorecard history of a company",
         "description": "Every change of the company's scorecard, newest first, with the document that moved it.",
@@ -200,7 +242,7 @@ order by s.thesis, s.as_of desc, s.id desc""",
                        "commitment, MW, USD, term in years, source URL, date) or the market series, and its points. "
                        "Type and fields are shown while the cited sentence is still the stored disclosure.",
         "sql": f"""
-with latest as (select s.* from scorecards s where s.ticker = upper(:ticker) and {_LATEST})
+with latest as (select s.* from scorecard_latest s where s.ticker = upper(:ticker))
 select l.thesis, l.as_of as scorecard_as_of, json_extract(p.value, '$.name') as pillar,
        json_extract(p.value, '$.kind') as kind, round(json_extract(c.value, '$.points'), 2) as points,
        json_extract(c.value, '$.why') as why, json_extract(c.value, '$.sentence') as sentence,

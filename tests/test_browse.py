@@ -86,7 +86,7 @@ batch_window_minutes = 0
 ''' + "".join(f'\n[[companies]]\nticker = "{ticker}"\n' for ticker in TICKERS), encoding="utf-8")
     with WebhookReceiver() as slack:
         env = {"MONITOR_SLACK_WEBHOOK": slack.url + "/services/T000/B000/browse"}
-        cli("--config", str(config), "run", "--once", "--offline", env=env)
+        cli("--config", str(config), "run", "--once", "--offline", "--notify-history", env=env)
         cli("--config", str(config), "deliver", env=env)
     return Store(config, base / "monitor.db")
 

@@ -36,7 +36,7 @@ def prepared_store(tmp_path) -> None:
     db = store.open_db(tmp_path / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, {"APLD", "CIFR", "HUT", "WULF", "CORZ", "RIOT"}))
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    score_pending(db, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"])
+    score_pending(db, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"], notify_history=True)
     db.close()
 
 

@@ -26,6 +26,7 @@ from monitor.notify.digest import (
     render_text,
     summary_text,
 )
+from monitor.ledger.stage import LedgerReader
 from monitor.score.stage import score_pending
 from monitor.score.thesis import load_theses
 from tests.conftest import MODEL, ROOT, RULES, SAMPLES
@@ -50,7 +51,7 @@ def bundled(tmp_path_factory, theses):
     replay_samples(db, ReplayPlan(SAMPLES, set(TICKERS)))
     replay_market(db, SAMPLES / "market")
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    score_pending(db, theses)
+    score_pending(db, theses, reader=LedgerReader.from_dir(RULES))
     yield db
     db.close()
 

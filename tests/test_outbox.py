@@ -41,7 +41,7 @@ def db(tmp_path):
     database = store.open_db(tmp_path / "monitor.db")
     replay_samples(database, ReplayPlan(SAMPLES, {"APLD", "CIFR"}))
     extract_pending(database, Extractor.from_paths(RULES, MODEL))
-    score_pending(database, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"])
+    score_pending(database, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"], notify_history=True)
     yield database
     database.close()
 

@@ -13,7 +13,18 @@ from monitor.extract.stage import extract_pending, reextract_all
 from monitor.fetch.replay import ReplayPlan, replay_samples
 from monitor.market.replay import replay_market
 from monitor.score.engine import Evidence, alert_key, compute
-from monitor.score.stage import events, list_alerts, replay, score_pending, scorecard_history, step
+from monitor.ledger.stage import LedgerReader, build_from_store
+from monitor.schema import migrate
+from monitor.score.stage import (
+    MARKET_WIDE,
+    Context,
+    events,
+    list_alerts,
+    replay,
+    score_pending,
+    scorecard_history,
+    step,
+)
 from monitor.score.thesis import load_theses
 from tests.conftest import MODEL, ROOT, RULES, SAMPLES
 
@@ -45,16 +56,18 @@ def event_for(db, thesis, ticker: str, url_part: str):
     evidence = evidence_of(db, ticker)
     document = next(d for d in store.list_documents(db, ticker) if url_part in d["url"])
     event = next(e for e in events(thesis, evidence, {}) if e.document_id == document["id"])
-    return step(thesis, ticker, event, evidence, {}, {})
+    reader = LedgerReader.from_dir(RULES)
+    return step(thesis, ticker, event, evidence, {}, {}, Context(build_from_store(db, ticker, reader), reader.rules))
 
 
 def test_a_signed_lease_moves_contracted_compute_and_raises_one_high_alert(bundled, thesis):
     outcome = event_for(bundled, thesis, "APLD", "ex99-2.htm")  # two ~15-year CoreWeave leases, 250 MW
     assert outcome.after.pillars["contracted_compute"].value > outcome.before.pillars["contracted_compute"].value
-    [alert] = outcome.alerts
-    assert alert.severity == "high" and alert.direction == "positive"
-    assert any(c.pillar == "contracted_compute" for c in alert.changes)
+    [alert] = [a for a in outcome.alerts if a.severity == "high"]
+    assert alert.direction == "positive" and "250 MW" in alert.title and "15 years" in alert.title
     assert all(e["url"] and e["sentence"] for e in alert.evidence)
+    [moved] = [a for a in outcome.alerts if a.changes]  # the index move is told too, never paged high
+    assert any(c.pillar == "contracted_compute" for c in moved.changes) and moved.severity != "high"
 
 
 def test_a_letter_of_intent_moves_only_optionality_and_raises_at_most_an_info_alert(bundled, thesis):
@@ -62,14 +75,13 @@ def test_a_letter_of_intent_moves_only_optionality_and_raises_at_most_an_info_al
     moved = {pid for pid, value in outcome.after.values().items() if value != outcome.before.values()[pid]}
     assert moved == {"optionality"}
     assert outcome.after.backing == outcome.before.backing
-    assert all(alert.severity == "info" for alert in outcome.alerts) and len(outcome.alerts) <= 1
+    assert outcome.alerts and all(alert.severity == "info" for alert in outcome.alerts)
 
 
-def test_a_site_closure_lowers_the_pillar_and_raises_a_negative_alert(bundled, thesis):
+def test_a_mining_site_closure_is_told_but_never_paged_high(bundled, thesis):
     outcome = event_for(bundled, thesis, "HUT", "drumhellermail.com")  # Drumheller closed: energy costs
-    assert outcome.after.pillars["power"].value < outcome.before.pillars["power"].value
     [alert] = outcome.alerts
-    assert alert.direction == "negative" and alert.severity == "high"
+    assert alert.direction == "negative" and alert.severity != "high"
 
 
 def test_every_pillar_value_is_explained_by_cited_sentences_and_urls(bundled, thesis):
@@ -146,7 +158,8 @@ def test_lapse_alerts_of_a_store_keyed_by_disclosure_id_are_not_raised_again(tmp
             old_event = f"lapse:{disclosure_id}"
             db.execute("update alerts set event = ?, key = ? where id = ?",
                        [old_event, alert_key(thesis.id, alert["ticker"], old_event), alert["id"]])
-        db.execute("pragma user_version = 0")  # as that version left it
+        db.execute("delete from schema_migrations where version = 2")  # as that version left it
+    migrate(db)
     lapses = len(lapse_alerts(db))
     re_extract_then_a_week_passes(db, thesis)
     after = lapse_alerts(db)
@@ -218,10 +231,12 @@ def test_a_btc_drawdown_past_the_threshold_raises_the_reversal_risk_alert(bundle
     from monitor.score.stage import load_inputs
 
     evidence, market = load_inputs(bundled, thesis, "MARA")
-    risk_alerts = [a for s in replay(thesis, "MARA", evidence, market) for a in s.alerts if a.pillar == "btc_drawdown"]
+    assert not [a for s in replay(thesis, "MARA", evidence, market) for a in s.alerts if a.pillar == "btc_drawdown"]
+    steps = replay(thesis, MARKET_WIDE, evidence, market)  # MARA's evidence only sets the span replayed
+    risk_alerts = [a for s in steps if s.event.document_id is None for a in s.alerts if a.pillar == "btc_drawdown"]
     first = risk_alerts[0]
     assert first.as_of == "2025-02-27" and first.severity == "warning" and first.direction == "negative"
-    assert "crossed 20 upwards" in " ".join(first.reasons)
+    assert first.ticker == MARKET_WIDE and "crossed 20 upwards" in " ".join(first.reasons)
     assert any("btc_usd" in e["sentence"] and "below its 365-day high" in e["sentence"] for e in first.evidence)
 
 
@@ -229,6 +244,7 @@ def test_a_drawdown_wobbling_around_a_threshold_alerts_once_until_it_recovers(bu
     from monitor.score.stage import load_inputs
 
     evidence, market = load_inputs(bundled, thesis, "MARA")
-    risk_alerts = [a for s in replay(thesis, "MARA", evidence, market) for a in s.alerts if a.pillar == "btc_drawdown"]
+    steps = replay(thesis, MARKET_WIDE, evidence, market)  # MARA's evidence only sets the span replayed
+    risk_alerts = [a for s in steps if s.event.document_id is None for a in s.alerts if a.pillar == "btc_drawdown"]
     ups = [a for a in risk_alerts if "crossed 20 upwards" in " ".join(a.reasons)]
     assert len(ups) == 1  # Feb-Apr 2025 the drawdown went 20, 15, 24, 21, 18, 22, 25, 20: one alert

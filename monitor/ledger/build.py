@@ -75,7 +75,7 @@ class Deal:
         data = asdict(self)
         for name in ("first_day", "signed_day", "last_day"):
             data[name] = data[name].isoformat() if data[name] else None
-        data["sources"] = {f: c for f, c in self.sources}
+        data["sources"] = [[f, c] for f, c in self.sources]
         data["annual_usd"] = self.annual_usd
         data["annual_usd_derived"] = self.annual_usd is not None
         return data
@@ -272,7 +272,7 @@ def _apply(ticker: str, deals: dict[str, Deal], current: Deal | None, mention: _
         if cite:
             sources.append((name, cite))
     cues = {f.event for f in binding}
-    lead = _lead_event(current, deal, cues, mw, usd, any("restated" in (f.mw_role, f.usd_role) for f in binding))
+    lead = _lead_event(current, deal, cues, mw, usd, any(f.refers_back for f in binding))
     status = _status(deal.status if current else "proposed", {lead} | (cues & set(_STAGES)))
     grown = (mw or 0) - (deal.mw or 0) if current else 0.0
     option = max(0.0, deal.option_mw - grown) + _option_mw(mention)  # an exercised option is contract now
@@ -298,7 +298,7 @@ def _lead_event(current: Deal | None, deal: Deal, cues: set[str], mw: float | No
         return setback
     stage = next((e for e in _STAGES if e in cues), None)
     if current is None or current.status == "proposed":
-        if refers_back and cues & {"expanded", "amended"}:  # "under the original agreement …": a change
+        if refers_back and cues & {"expanded", "amended"}:  # "its original transaction": a change
             return "amended" if "amended" in cues else "expanded"
         return "signed" if current is None else "confirmed"
     grew = (mw or 0) > (deal.mw or 0) or (usd or 0) > (deal.usd or 0)

@@ -48,6 +48,7 @@ class Fact:
     withheld: tuple[str, ...]
     parties: tuple[str, ...]  # every known party the sentence names (a backstop names guarantor and tenant)
     power_use: str  # ai | mining | unspecified (power facts)
+    refers_back: bool = False  # names an earlier agreement ("its original transaction"): a change to a deal
 
     @property
     def stable_id(self) -> str:
@@ -81,6 +82,7 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         term_years=_number(row.get("term_years")),
         withheld=tuple(name for name in ("mw", "usd", "term_years") if row.get(name) == WITHHELD),
         parties=tuple(parties), power_use=power_use(sentence, rules) if family == "power" else "",
+        refers_back=any_match(rules.refers_back, sentence),
     )
 
 

@@ -31,6 +31,7 @@ class LedgerRules:
     default_kind: dict[str, str]
     events: dict[str, Patterns]
     future: Patterns  # a delivery or start of works that is only planned
+    refers_back: Patterns  # "its original transaction", "under the original agreement"
     upside_before: Patterns
     upside_after: Patterns
     total_before: Patterns
@@ -73,6 +74,7 @@ def load_ledger_rules(rules_dir: Path) -> LedgerRules:
         default_kind=defaults,
         events={name: loader.patterns(FILE, f"events.{name}") for name in EVENT_ORDER},
         future=loader.patterns(FILE, "events.future"),
+        refers_back=loader.patterns(FILE, "events.refers_back"),
         upside_before=loader.patterns(FILE, "figures.upside_before"),
         upside_after=loader.patterns(FILE, "figures.upside_after"),
         total_before=loader.patterns(FILE, "figures.total_before"),

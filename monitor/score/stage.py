@@ -245,7 +245,7 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step,
     with store.transaction(db, "scorecards"):
         # Plain SQL for the per-event rows: sqlite-utils' insert/upsert re-read the table's schema on every
         # call, a fifth of the stage's time when a backfill brings hundreds of events per company.
-        if outcome.changed and (_material(saved, values) or outcome.alerts):
+        if ticker != MARKET_WIDE and outcome.changed and (_material(saved, values) or outcome.alerts):
             db.execute(
                 "insert or ignore into scorecards (thesis, ticker, as_of, event, backing, pillars, created_at) "
                 "values (?, ?, ?, ?, ?, ?, ?)",
@@ -253,7 +253,7 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step,
                  json.dumps(values), now],
             )
             saved = values
-        if latest and outcome.changed:
+        if ticker != MARKET_WIDE and latest and outcome.changed:
             db.execute(
                 "insert or replace into scorecard_latest (thesis, ticker, as_of, event, backing, pillars, explanation) "
                 "values (?, ?, ?, ?, ?, ?, ?)",
