@@ -34,8 +34,9 @@ with atheris.instrument_imports(include=["monitor"]):  # feedparser too would ru
     from monitor.errors import MonitorError
     from monitor.extract.rules import RULE_FILES, load_rules
     from monitor.fetch.edgar_parse import parse_filing_index, parse_latest_filings, parse_submissions
-    from monitor.fetch.feeds import check_link, parse_feed
+    from monitor.fetch.feeds import parse_feed
     from monitor.fetch.html_text import body_to_text, html_to_text
+    from monitor.fetch.links import check_link
     from monitor.score.thesis import load_thesis
 
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -40,7 +40,8 @@ from monitor.errors import ConfigError, MonitorError, ParseError, RefusedURL
 from monitor.extract.rules import RULE_FILES, Rules, load_rules
 from monitor.fetch import edgar
 from monitor.fetch.edgar_parse import FilingIndex, parse_filing_index, parse_latest_filings, parse_submissions
-from monitor.fetch.feeds import ParsedFeed, check_link, parse_feed
+from monitor.fetch.feeds import ParsedFeed, parse_feed
+from monitor.fetch.links import check_link
 from monitor.fetch.html_text import HtmlText, body_to_text, html_to_text
 from monitor.pipeline import Runtime, build_client, job_edgar_latest, job_feeds, job_reconcile
 from monitor.score.thesis import Thesis, load_thesis
