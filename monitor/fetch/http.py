@@ -191,10 +191,10 @@ class HttpClient:
             self._limiter_for(hop).acquire()
             try:
                 response = self._get_once(hop, headers, self._untrusted if untrusted else self._client)
-            except RefusedURL as exc:
+            except FetchError as exc:  # named after the URL asked for, which the caller knows
                 if hop == url:
                     raise
-                raise RefusedURL(url, f"redirect to {hop} refused: {exc.cause}") from None
+                raise type(exc)(url, f"redirect to {hop}: {exc.cause}") from exc
             location = response.headers.get("location", "") if response.status in REDIRECTS else ""
             if not location:
                 return response
@@ -211,7 +211,7 @@ class HttpClient:
                 check_link(linked_from, target)
             _check_scheme(target)
         except RefusedURL as exc:
-            raise RefusedURL(url, f"redirect to {exc.url} refused: {exc.cause}") from None
+            raise RefusedURL(url, f"redirect to {exc.url}: {exc.cause}") from None
         except ValueError as exc:
             raise RefusedURL(url, f"redirect to an invalid URL {location!r}: {exc}") from None
         return target
@@ -267,7 +267,7 @@ class HttpClient:
         value = response.headers.get("retry-after", "").strip()
         if not value:
             return None
-        if value.isdigit():
+        if value.isascii() and value.isdigit():  # "²" and "١٢" are digits to str.isdigit, not to HTTP
             seconds = float(value)
         else:
             try:
