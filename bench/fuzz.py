@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["monitor"]):  # feedparser too would run it 5x slower
+    from bench.fuzz_http import HTTP_TARGETS, SERVER
     from monitor.config import load_config
     from monitor.errors import MonitorError
     from monitor.extract.rules import RULE_FILES, load_rules
@@ -39,8 +40,6 @@ with atheris.instrument_imports(include=["monitor"]):  # feedparser too would ru
     from monitor.fetch.html_text import body_to_text, html_to_text
     from monitor.fetch.links import check_link
     from monitor.score.thesis import load_thesis
-
-    from bench.fuzz_http import HTTP_TARGETS, SERVER
 
 FIXTURES = ROOT / "tests" / "fixtures"
 URL = "https://ir.acme.com/feed.xml"

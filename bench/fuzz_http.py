@@ -40,8 +40,9 @@ _CODINGS = ["gzip", "deflate", "x-gzip", "identity", "br", "zstd", "gzip, gzip",
 
 
 def _client(**settings: float) -> HttpClient:
-    base = dict(connect_timeout=0.2, read_timeout=0.2, total_timeout=0.3, max_body_bytes=65_536, max_retries=1,
-                backoff_base_seconds=0.0, backoff_max_seconds=MAX_WAIT, other_hosts_per_second=100_000.0)
+    base = {"connect_timeout": 0.2, "read_timeout": 0.2, "total_timeout": 0.3, "max_body_bytes": 65_536,
+            "max_retries": 1, "backoff_base_seconds": 0.0, "backoff_max_seconds": MAX_WAIT,
+            "other_hosts_per_second": 100_000.0}
     return HttpClient(HttpSettings(**{**base, **settings}), USER_AGENT, sec_hosts=[],  # type: ignore[arg-type]
                       sec_limiter=RateLimiter(100_000), link_policy=LinkPolicy(["127.0.0.1"]),
                       sleep=WAITS.append)

@@ -25,9 +25,9 @@ import random
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import httpx

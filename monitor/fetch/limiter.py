@@ -14,9 +14,9 @@ rate asked for and a burst stays within one second's share.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-import math
 from collections import deque
 from fractions import Fraction
 from typing import Callable
