@@ -1,4 +1,5 @@
-"""Coverage-guided fuzz run (atheris/libFuzzer) over every parser and loader that takes outside input.
+"""Coverage-guided fuzz run (atheris/libFuzzer) over every parser and loader that takes outside input,
+and over the HTTP client's handling of what a hostile server sends (bench/fuzz_http.py).
 
 Run: .venv/bin/python bench/fuzz.py [--runs N]     (default: $MONITOR_FUZZ_RUNS, else 3000)
 
@@ -6,7 +7,7 @@ One harness: the first input byte picks the target, the rest is its input. The c
 real payloads of tests/fixtures and the real config.toml, rules/*.toml and thesis, one seed per target,
 so libFuzzer mutates real documents rather than discovering XML from nothing. The contract checked for
 every input: the target returns, or raises a MonitorError whose message starts with the source it was
-given; any other exception is a crash (libFuzzer stops, prints the traceback and the input, exits
+given (for the HTTP targets, the URL asked for); any other exception is a crash (libFuzzer stops, prints the traceback and the input, exits
 non-zero). Per-input time and memory are bounded by libFuzzer (-timeout, -rss_limit_mb). The corpus
 and any crash artifact go to a temporary folder ($MONITOR_FUZZ_DIR if set), never into the repository.
 
@@ -30,12 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["monitor"]):  # feedparser too would run it 5x slower
+    from bench.fuzz_http import HTTP_TARGETS, SERVER
     from monitor.config import load_config
     from monitor.errors import MonitorError
     from monitor.extract.rules import RULE_FILES, load_rules
     from monitor.fetch.edgar_parse import parse_filing_index, parse_latest_filings, parse_submissions
-    from monitor.fetch.feeds import check_link, parse_feed
+    from monitor.fetch.feeds import parse_feed
     from monitor.fetch.html_text import body_to_text, html_to_text
+    from monitor.fetch.links import check_link
     from monitor.score.thesis import load_thesis
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -94,9 +97,10 @@ TARGETS: list[tuple[str, Callable[[bytes], object], list[bytes]]] = [
     ("load_config", _to_file("config.toml", load_config), [(ROOT / "config.toml").read_bytes()]),
     ("load_rules", _rules, [bytes([i]) + (ROOT / "rules" / name).read_bytes() for i, name in enumerate(RULE_FILES)]),
     ("load_thesis", _to_file("thesis.toml", load_thesis), [(ROOT / "rules" / "theses" / "mara_ai_pivot.toml").read_bytes()]),
+    *HTTP_TARGETS,
 ]
 SOURCES = {"parse_feed": URL, "load_config": str(SCRATCH / "config.toml"), "load_rules": str(RULES_DIR),
-           "load_thesis": str(SCRATCH / "thesis.toml")}
+           "load_thesis": str(SCRATCH / "thesis.toml"), **{name: SERVER.url for name, _, _ in HTTP_TARGETS}}
 COUNTS: dict[str, Counter[str]] = {name: Counter() for name, _, _ in TARGETS}
 RUN = Counter[str]()
 

@@ -8,6 +8,7 @@ the file: the file names the environment variables that hold them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import string
@@ -77,6 +78,16 @@ class HttpSettings(_Strict):
     backoff_base_seconds: float = Field(1.0, ge=0)
     backoff_max_seconds: float = Field(60.0, ge=0)
     other_hosts_per_second: float = Field(2.0, gt=0)
+    # Addresses or networks that links from documents (and redirects) may reach although not public:
+    # an intranet mirror, or the tests' 127.0.0.1. Empty: only public addresses.
+    allow_private_addresses: list[str] = []
+
+    @field_validator("allow_private_addresses")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry)  # ValueError names the entry; pydantic names the key
+        return value
 
 
 class ScheduleSettings(_Strict):

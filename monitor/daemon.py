@@ -4,7 +4,8 @@ Jobs run in a small thread pool; ``coalesce`` and ``max_instances=1`` mean a
 slow poll is never run twice at once nor replayed many times after a pause.
 SIGTERM and SIGINT stop the scheduler and wait for running jobs, so a poll is
 never cut between fetch and store by a clean stop (and a kill is survived by
-the store's transactions).
+the store's transactions); a job polling many sources starts no further one
+once the stop is asked, and every request ends by ``http.total_timeout``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def run_daemon(rt: Runtime, stop: threading.Event | None = None) -> None:
     try:
         stop.wait()
     finally:
+        rt.stopping.set()  # jobs start no further sources; running requests end by their deadlines
         scheduler.shutdown(wait=True)
         rt.close()
         log.info("daemon stopped")

@@ -5,9 +5,11 @@
     ├── FetchError             a source could not be fetched (url + cause)
     │   ├── RateLimited        the server asked us to slow down (429 / SEC threshold page)
     │   ├── SourceTimeout      connect/read/total deadline passed
-    │   ├── BodyTooLarge       the body exceeded the configured maximum
+    │   ├── BodyTooLarge       the body exceeded the configured maximum (decoded)
+    │   ├── UnsupportedEncoding  stacked or unknown Content-Encoding: never decoded, never retried
     │   ├── NotFound           404/410: retrying will not help
-    │   └── RefusedURL         a link we will not follow (file://, non-http schemes)
+    │   └── RefusedURL         a link or redirect we will not follow (file://, another site or port,
+    │                          a private address)
     ├── ParseError             bytes arrived but are not what the source promised
     ├── StoreError             the database refused a write
     ├── NoData                 a computation lacks the data it needs (no price series, too few returns)
@@ -50,12 +52,17 @@ class BodyTooLarge(FetchError):
     """The body is larger than ``http.max_body_bytes``; we stop reading it."""
 
 
+class UnsupportedEncoding(FetchError):
+    """The body is sent with stacked or unknown content codings, which we refuse to decode."""
+
+
 class NotFound(FetchError):
     """The server says the resource does not exist; never retried."""
 
 
 class RefusedURL(FetchError):
-    """A URL we refuse to follow, such as file:// links inside a feed."""
+    """A URL we refuse to follow: a file:// link inside a feed, a redirect to another site or port,
+    a host that resolves to a private address."""
 
 
 class ParseError(MonitorError):

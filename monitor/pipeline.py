@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, TypeVar, Union, cast
@@ -23,6 +25,7 @@ from monitor.extract.stage import ExtractResult, extract_pending, load_extractor
 from monitor.fetch import edgar, feeds
 from monitor.fetch.http import HttpClient
 from monitor.fetch.limiter import RateLimiter
+from monitor.fetch.links import LinkPolicy
 from monitor.fetch.replay import REPLAY_SOURCE, ReplayPlan, replay_samples
 from monitor.fetch.result import PollResult
 from monitor.market.fetch import Download, download_series, market_source_name, market_sources, save_downloads
@@ -45,7 +48,8 @@ R = TypeVar("R")  # what a guarded piece of work returns when it succeeds
 log = logging.getLogger(__name__)
 
 Mode = Literal["auto", "online", "offline"]
-OFFLINE_USER_AGENT = "catalyst-monitor offline@localhost.invalid"
+# Feeds polled at once: a slow host holds one of them for at most its deadlines, not every other feed.
+FEED_WORKERS = 4
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Runtime:
     client: HttpClient | None = None
     last_good: dict[str, Any] = field(default_factory=dict)  # rules that loaded, kept when an edit breaks them
     notify_history: bool = False  # push alerts of a first run or a backfill too (`run --notify-history`)
+    stopping: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM: start no more sources
 
     def close(self) -> None:
         if self.client is not None:
@@ -73,6 +78,7 @@ def build_client(config: Config, user_agent: str) -> HttpClient:
         sec_hosts=config.sec.hosts,
         sec_limiter=RateLimiter.per_second(config.sec.max_requests_per_second),
         sec_pause_seconds=config.sec.rate_limit_pause_seconds,
+        link_policy=LinkPolicy(config.http.allow_private_addresses),
     )
 
 
@@ -168,15 +174,26 @@ def job_reconcile(rt: Runtime) -> list[PollResult]:
 
 
 def job_feeds(rt: Runtime) -> list[PollResult]:
+    """Every company's feeds, ``FEED_WORKERS`` at a time, results in the configured order.
+
+    Feeds are on many unrelated hosts, so one slow or hostile host must not delay the others
+    (each request ends by ``http.total_timeout``); once ``rt.stopping`` is set no further
+    feed is started, so SIGTERM waits only for the polls under way.
+    """
     if rt.client is None:
         return []
     client = rt.client
-    return [
-        _guarded(rt, feeds.feed_source_name(company.ticker, url), url,
-                 lambda db, t=company.ticker, u=url: feeds.poll_feed(client, db, t, u))
-        for company in rt.companies
-        for url in company.feeds
-    ]
+
+    def poll(ticker: str, url: str) -> PollResult | None:
+        if rt.stopping.is_set():
+            return None
+        return _guarded(rt, feeds.feed_source_name(ticker, url), url,
+                        lambda db: feeds.poll_feed(client, db, ticker, url))
+
+    pairs = [(company.ticker, url) for company in rt.companies for url in company.feeds]
+    with ThreadPoolExecutor(max_workers=FEED_WORKERS, thread_name_prefix="feed") as pool:
+        polled = list(pool.map(poll, *zip(*pairs))) if pairs else []
+    return [result for result in polled if result is not None]
 
 
 def job_replay(rt: Runtime) -> list[PollResult]:
@@ -227,7 +244,7 @@ def job_refresh_tickers(rt: Runtime) -> list[PollResult]:
 
     def refresh(db: store.sqlite_utils.Database) -> PollResult:
         before = client.requests_sent
-        save_ticker_map(rt.config, client.get(url).content)
+        save_ticker_map(rt.config, client.get(url).content, url)
         store.record_poll(db, TICKERS_SOURCE, ok=True)
         return PollResult(TICKERS_SOURCE, requests=client.requests_sent - before)
 

@@ -46,9 +46,20 @@ def load_ticker_map(config: Config) -> dict[str, tuple[int, str]]:
     raise ConfigError(f"sec.tickers_file: {config.path(config.sec.tickers_file)} not found")
 
 
-def save_ticker_map(config: Config, data: bytes) -> None:
-    """Validate, then atomically replace the cached map (a kill never leaves half a file)."""
-    parse_company_tickers(data, "company_tickers.json")
+def save_ticker_map(config: Config, data: bytes, source: str) -> None:
+    """Validate, then atomically replace the cached map (a kill never leaves half a file).
+
+    A refresh that parses but is empty, or lacks a watched ticker, is refused (ParseError naming
+    ``source``) and the last good map stays: cached, it would make the next start fail on a
+    config that is fine.
+    """
+    ticker_map = parse_company_tickers(data, source)
+    if not ticker_map:
+        raise ParseError(source, "company_tickers.json is empty; the last good ticker map is kept")
+    missing = [c.ticker for c in config.companies if c.cik is None and c.ticker not in ticker_map]
+    if missing:
+        raise ParseError(source, f"company_tickers.json lacks watched tickers {', '.join(missing)}; "
+                                 "the last good ticker map is kept")
     path = cached_tickers_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -35,13 +35,18 @@ def wire_server() -> Iterator[FixtureServer]:
 
 
 def make_config(tmp_path: Path, sec_role: FixtureServer | None = None, **sections: dict[str, Any]) -> Config:
-    """A Config for tests: fast timeouts and backoff, SEC role played by ``sec_role``."""
+    """A Config for tests: fast timeouts and backoff, SEC role played by ``sec_role``.
+
+    The link policy allows 127.0.0.1, where the local servers are; a test of the policy itself
+    passes ``http={"allow_private_addresses": []}``.
+    """
     raw: dict[str, Any] = {
         "monitor": {"db": str(tmp_path / "monitor.db"), "network": "online", "samples_dir": str(SAMPLES),
                     "rules_dir": str(RULES), "model_path": str(MODEL)},
         "sec": {"user_agent": USER_AGENT, "tickers_file": str(ROOT / "data" / "company_tickers.json")},
         "http": {"connect_timeout": 2.0, "read_timeout": 1.0, "total_timeout": 5.0, "max_retries": 2,
-                 "backoff_base_seconds": 0.05, "backoff_max_seconds": 2.0, "other_hosts_per_second": 50.0},
+                 "backoff_base_seconds": 0.05, "backoff_max_seconds": 2.0, "other_hosts_per_second": 50.0,
+                 "allow_private_addresses": ["127.0.0.1"]},
         "companies": [],
         "base_dir": str(tmp_path),
     }

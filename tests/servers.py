@@ -34,6 +34,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to stall before answering
+    drip: float = 0.0  # seconds between header lines and between body pieces: a server that dribbles
     etag: str = ""  # when set, answer 304 to a matching If-None-Match
 
     @classmethod
@@ -108,17 +109,33 @@ class FixtureServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                try:
+                    self._answer(reply)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _answer(self, reply: Reply) -> None:
                 self.send_response(reply.status)
+                self._dribble(reply.drip)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
+                    self._dribble(reply.drip)
                 if reply.etag:
                     self.send_header("ETag", reply.etag)
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
-                try:
-                    self.wfile.write(reply.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                pieces = 16 if reply.drip else 1
+                step = max(1, -(-len(reply.body) // pieces))
+                for start in range(0, len(reply.body), step):
+                    self.wfile.write(reply.body[start:start + step])
+                    self._dribble(reply.drip)
+
+            def _dribble(self, seconds: float) -> None:
+                """Send what is buffered and wait: each header line or body piece arrives on its own."""
+                if seconds:
+                    self.flush_headers()
+                    self.wfile.flush()
+                    time.sleep(seconds)
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError, RefusedURL
-from monitor.fetch.feeds import FeedItem, check_link, parse_feed
+from monitor.fetch.feeds import FeedItem, parse_feed
+from monitor.fetch.links import check_link
 from tests.conftest import FIXTURES
 
 FEEDS = FIXTURES / "feeds"

@@ -40,7 +40,8 @@ from monitor.errors import ConfigError, MonitorError, ParseError, RefusedURL
 from monitor.extract.rules import RULE_FILES, Rules, load_rules
 from monitor.fetch import edgar
 from monitor.fetch.edgar_parse import FilingIndex, parse_filing_index, parse_latest_filings, parse_submissions
-from monitor.fetch.feeds import ParsedFeed, check_link, parse_feed
+from monitor.fetch.feeds import ParsedFeed, parse_feed
+from monitor.fetch.links import check_link
 from monitor.fetch.html_text import HtmlText, body_to_text, html_to_text
 from monitor.pipeline import Runtime, build_client, job_edgar_latest, job_feeds, job_reconcile
 from monitor.score.thesis import Thesis, load_thesis
@@ -681,16 +682,21 @@ def test_hostile_edgar_payloads_in_the_latest_poll_are_recorded_with_url_and_cau
 # --- the atheris fuzz run -----------------------------------------------------------------------------
 
 
-def test_a_short_atheris_run_over_every_parser_and_loader_finds_no_crash(request: pytest.FixtureRequest,
+def test_a_short_atheris_run_over_every_parser_loader_and_http_behaviour_finds_no_crash(request: pytest.FixtureRequest,
                                                                         tmp_path: Path) -> None:
-    """bench/fuzz.py in a subprocess (libFuzzer owns its process); ``MONITOR_FUZZ_RUNS`` sets its length."""
+    """bench/fuzz.py in a subprocess (libFuzzer owns its process); ``MONITOR_FUZZ_RUNS`` sets its length.
+
+    The counts of every target are printed, the HTTP-behaviour ones (encodings, redirect chains,
+    header and body timing, Retry-After) included."""
     pytest.importorskip("atheris")
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "fuzz.py")], capture_output=True, text=True,
                          timeout=600, cwd=ROOT, env={**os.environ, "MONITOR_FUZZ_DIR": str(tmp_path)})
 
     assert run.returncode == 0, run.stderr[-4000:]
     report = run.stdout[run.stdout.index("atheris: "):].strip()
-    assert re.match(r"atheris: \d+ inputs over 9 targets, \d+ MonitorErrors recorded, 0 crashes", report)
+    assert all(f"  {name}: 0 inputs" not in report
+               for name in ("http_encoding", "http_redirects", "http_timing", "http_retry_after")), report
+    assert re.match(r"atheris: \d+ inputs over 13 targets, \d+ MonitorErrors recorded, 0 crashes", report)
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         print("\n" + report)

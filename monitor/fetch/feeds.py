@@ -2,8 +2,11 @@
 
 feedparser is given bytes, never a URL, so every request goes through our
 client (limits, timeouts, size cap, conditional GET). An item's text comes from
-the feed body when the feed carries the release, else from the linked page;
-a link that is not http(s), or leaves the feed's site, is refused and logged.
+the feed body when the feed carries the release, else from the linked page; a
+body with no readable text (an image, ``&#160;``, ``…``, ``<p></p>``) is a
+teaser too. The link is fetched under the link policy (``monitor.fetch.links``):
+not http(s), off the feed's site or port, or a private address is refused and
+logged, at the link and at every redirect.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sqlite_utils
 
 from monitor import store
 from monitor.documents import Document
-from monitor.errors import MonitorError, ParseError, RefusedURL
+from monitor.errors import MonitorError, ParseError
 from monitor.fetch.conditional import conditional_get, remember
 from monitor.fetch.feed_xml import entry_text, parse_xml_feed
 from monitor.fetch.html_text import body_to_text, html_to_text
@@ -90,7 +93,7 @@ def _resolved(base: str, link: str) -> str:
     """A relative link resolved against ``base``; an absolute or malformed one is kept as given.
 
     A malformed link (``http://[broken``) must not cost the feed its other items:
-    it is kept, and ``check_link`` refuses it when the item is fetched.
+    it is kept, and ``links.check_link`` refuses it when the item is fetched.
     """
     try:
         return urljoin(base, link) if link and not urlsplit(link).scheme else link
@@ -158,11 +161,10 @@ def poll_feed(client: HttpClient, db: sqlite_utils.Database, ticker: str, url: s
 
 def release_document(client: HttpClient, ticker: str, feed_url: str, item: FeedItem) -> Document:
     """The release text from the feed body, or from the linked page when the body is a teaser."""
-    text = html_to_text(item.body_html, item.link or feed_url).text if item.body_html.strip() else ""
+    text = _body_text(item, feed_url)
     title = item.title
     if len(text) < MIN_FEED_BODY_CHARS and item.link:
-        check_link(feed_url, item.link)
-        page = client.get(item.link)
+        page = client.get(item.link, linked_from=feed_url)
         body = body_to_text(page.content, page.content_type, item.link)
         text, title = body.text, title or body.title
     if not text:
@@ -181,32 +183,18 @@ def release_document(client: HttpClient, ticker: str, feed_url: str, item: FeedI
     )
 
 
-def check_link(feed_url: str, link: str) -> None:
-    """Refuse links that are not http(s) or that leave the feed's site.
+def _body_text(item: FeedItem, feed_url: str) -> str:
+    """The feed body's text; "" when it has none to keep and the item links to its page.
 
-    The site is the feed's host without a leading www./ir./investors./news./feeds.
-    label; a link must be on that host or below it. Without a public-suffix list
-    this is deliberately strict: ir.company.com may link to www.company.com, but
-    company.co.uk may not link to attacker.co.uk.
+    Newswires often send only an image, ``&#160;``, ``…`` or an empty ``<p></p>`` as the
+    description: that is a teaser, and the release is on the linked page. Without a link,
+    an unreadable body is the item's error.
     """
+    if not item.body_html.strip():
+        return ""
     try:
-        parts = urlsplit(link)
-        host = (parts.hostname or "").lower().rstrip(".")
-        site = _site(urlsplit(feed_url).hostname or "")
-    except ValueError as exc:
-        raise RefusedURL(link, f"malformed feed link: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise RefusedURL(link, f"feed link scheme {parts.scheme or '(none)'!r} is not http(s)")
-    if host != site and not host.endswith("." + site):
-        raise RefusedURL(link, f"feed link leaves the feed's site {site}")
-
-
-_SERVICE_LABELS = ("www.", "ir.", "investors.", "investor.", "news.", "feeds.", "rss.", "press.")
-
-
-def _site(host: str) -> str:
-    host = host.lower().rstrip(".")
-    for label in _SERVICE_LABELS:
-        if host.startswith(label) and host.count(".") >= 2:
-            return host[len(label):]
-    return host
+        return html_to_text(item.body_html, item.link or feed_url).text
+    except ParseError:
+        if not item.link:
+            raise
+        return ""
