@@ -205,8 +205,8 @@ def replayed_extraction(db: sqlite_utils.Database, extractor: Extractor, origina
 def timed_queries(db: sqlite_utils.Database, thesis: Thesis, tickers: list[str], day: date) -> dict[str, float]:
     """Median milliseconds of the library calls behind `monitor documents --ticker` and `monitor scorecard`."""
     def scorecard(ticker: str) -> Any:
-        evidence, market = load_inputs(db, thesis, ticker)
-        return compute(thesis, ticker, day, evidence, market)
+        evidence, market, ledger = load_inputs(db, thesis, ticker)
+        return compute(thesis, ticker, day, evidence, market, ledger=ledger)
 
     figures = {}
     for name, work in (("documents --ticker", lambda t: store.list_documents(db, t)),

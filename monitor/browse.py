@@ -278,22 +278,24 @@ order by a.as_of desc, a.id desc""",
     },
     "pending_soft_announcements": {
         "title": "Soft announcements pending confirmation",
-        "description": "Soft, non-negative deal announcements (contracted compute, power, partnership: MOU, LOI, "
-                       "plans) that no binding, non-negative disclosure of the same type (and counterparty, when "
-                       "one is named) has confirmed since, and that have not lapsed (no lapse alert yet). Leave "
+        "description": "Proposals of the deal ledger (LOI, MOU, term sheet, exclusivity, plans for compute, power or "
+                       "a partnership) that no binding disclosure has confirmed: the ledger's `proposed` status, "
+                       "the same rule as the scorecard's optionality and the digest's pending list. A proposal "
+                       "older than the thesis' lapse_days (rules/theses) has lapsed and raised its alert. Leave "
                        "ticker empty for all.",
         "sql": """
-select d.published_at, d.ticker, d.type, d.direction, d.counterparty, d.mw, d.usd, d.term_years, d.sentence,
-       d.url, d.id as disclosure_id
-from disclosures d
-where d.commitment = 'soft' and d.direction != 'negative' and (:ticker = '' or d.ticker = upper(:ticker))
-  and d.type in ('contracted_compute', 'power', 'partnership')
-  and not exists (select 1 from disclosures b
-                  where b.ticker = d.ticker and b.type = d.type and b.commitment = 'binding'
-                    and b.direction != 'negative' and substr(b.published_at, 1, 10) >= substr(d.published_at, 1, 10)
-                    and (coalesce(d.counterparty, '') = '' or b.counterparty = d.counterparty))
-  and not exists (select 1 from alerts a where a.ticker = d.ticker and a.event = 'lapse:' || d.document_id || ':' || d.start || ':' || d.type)
-order by d.published_at desc, d.id""",
+select d.first_day, d.last_day, d.ticker, d.family, d.kind, d.counterparty, d.sites, d.mw, d.usd,
+       cast(julianday('now') - julianday(d.last_day) as integer) as days_since_last_mention,
+       (select json_extract(s.value, '$[1].sentence') from json_each(d.sources) s
+        where json_extract(s.value, '$[0]') = 'proposal' limit 1) as sentence,
+       (select json_extract(s.value, '$[1].url') from json_each(d.sources) s
+        where json_extract(s.value, '$[0]') = 'proposal' limit 1) as url,
+       d.key as deal
+from deals d
+where d.status = 'proposed' and d.family in ('compute', 'power', 'partnership')
+  and (:ticker = '' or d.ticker = upper(:ticker))
+  and not exists (select 1 from alerts a where a.ticker = d.ticker and a.event = 'lapse:' || d.key)
+order by d.last_day desc, d.key""",
     },
     "source_health": {
         "title": "Source health",

@@ -498,8 +498,8 @@ def scorecard(
         for item in _theses(config, thesis):
             if ticker.upper() not in item.companies:
                 continue
-            found, market = load_inputs(db, item, ticker.upper())
-            cards.append(compute(item, ticker.upper(), day, found, market))
+            found, market, book = load_inputs(db, item, ticker.upper())
+            cards.append(compute(item, ticker.upper(), day, found, market, ledger=book))
         view = _market_view(db, ticker.upper(), day, config)
     except MonitorError as exc:
         raise fail(exc) from None
@@ -622,13 +622,15 @@ def backtest(
     """Replay stored documents and market data in time order: what the monitor would have said, and when."""
     from dataclasses import asdict
 
+    from monitor.ledger.stage import LedgerReader
     from monitor.score.backtest import backtest as run_backtest
 
     first, last = _day(start, "--from"), _day(end, "--to")
     try:
         config = state.config()
         db = state.db(config)
-        timelines = [(item, run_backtest(db, item, ticker, first, last))
+        rules = LedgerReader.from_dir(config.path(config.monitor.rules_dir)).rules
+        timelines = [(item, run_backtest(db, item, ticker, first, last, rules))
                      for item in _theses(config, thesis) if ticker.upper() in item.companies]
     except MonitorError as exc:
         raise fail(exc) from None

@@ -197,12 +197,13 @@ def test_alerts_show_their_delivery_status_per_channel(server: Server) -> None:
 
 def test_pending_lists_an_unconfirmed_soft_announcement_but_not_a_confirmed_one(server: Server) -> None:
     rows = query(server, "pending_soft_announcements", ticker="")
-    pending = {(row["ticker"], row["type"], row["published_at"][:10]) for row in rows}
+    pending = {(row["ticker"], row["family"], row["first_day"]) for row in rows}
 
-    # CORZ's soft compute announcement of 2024-11-20 has no binding follow-up in the samples;
-    # MARA's soft wind-farm power plans of 2024-12-03 are confirmed by the same release's binding purchase.
-    assert ("CORZ", "contracted_compute", "2024-11-20") in pending
+    # APLD's plan to scale Ellendale "up to 1 gigawatt" has no binding follow-up in the samples; MARA's
+    # soft wind-farm power plans of 2024-12-03 are confirmed by the same release's binding purchase.
+    assert ("APLD", "power", "2025-06-02") in pending
     assert ("MARA", "power", "2024-12-03") not in pending
+    assert all(row["sentence"] and row["url"].startswith("http") for row in rows)
 
 
 def test_source_health_shows_the_failing_replay_and_the_error_behind_it(server: Server) -> None:

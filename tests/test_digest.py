@@ -26,7 +26,7 @@ from monitor.notify.digest import (
     render_text,
     summary_text,
 )
-from monitor.ledger.stage import LedgerReader
+from monitor.ledger.stage import LedgerReader, update_ledgers
 from monitor.score.stage import score_pending
 from monitor.score.thesis import load_theses
 from tests.conftest import MODEL, ROOT, RULES, SAMPLES
@@ -36,6 +36,8 @@ TICKERS = ["MARA", "WULF", "APLD", "CLSK"]
 W33 = iso_week_bounds("2025-W33")[1]  # 11-17 Aug 2025: TeraWulf's Fluidstack leases, MARA's 8-K
 W35 = iso_week_bounds("2025-W35")[1]  # 25-31 Aug 2025: Applied Digital's second CoreWeave lease
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+READER = LedgerReader.from_dir(RULES)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def bundled(tmp_path_factory, theses):
     replay_samples(db, ReplayPlan(SAMPLES, set(TICKERS)))
     replay_market(db, SAMPLES / "market")
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    score_pending(db, theses, reader=LedgerReader.from_dir(RULES))
+    score_pending(db, theses, reader=READER)
     yield db
     db.close()
 
@@ -77,6 +79,7 @@ def add_document(db, ticker: str, day: str, key: str, disclosures: list[dict], u
                                                   text=f"test document {key}", title=f"title {key}", form="PR",
                                                   published_at=day)])
     store.save_extraction(db, doc_id, "test", disclosures)
+    update_ledgers(db, [ticker], READER)  # as the score stage does after every extraction
     return doc_id
 
 

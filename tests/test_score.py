@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -28,6 +29,7 @@ from monitor.score.stage import (
 from monitor.score.thesis import load_theses
 from tests.conftest import MODEL, ROOT, RULES, SAMPLES
 
+READER = LedgerReader.from_dir(RULES)
 TICKERS = {"MARA", "CORZ", "IREN", "WULF", "CIFR", "HUT", "RIOT", "CLSK", "APLD"}
 
 
@@ -56,8 +58,7 @@ def event_for(db, thesis, ticker: str, url_part: str):
     evidence = evidence_of(db, ticker)
     document = next(d for d in store.list_documents(db, ticker) if url_part in d["url"])
     event = next(e for e in events(thesis, evidence, {}) if e.document_id == document["id"])
-    reader = LedgerReader.from_dir(RULES)
-    return step(thesis, ticker, event, evidence, {}, {}, Context(build_from_store(db, ticker, reader), reader.rules))
+    return step(thesis, ticker, event, evidence, {}, {}, Context(build_from_store(db, ticker, READER), READER.rules))
 
 
 def test_a_signed_lease_moves_contracted_compute_and_raises_one_high_alert(bundled, thesis):
@@ -85,7 +86,8 @@ def test_a_mining_site_closure_is_told_but_never_paged_high(bundled, thesis):
 
 
 def test_every_pillar_value_is_explained_by_cited_sentences_and_urls(bundled, thesis):
-    card = compute(thesis, "APLD", date(2025, 12, 31), evidence_of(bundled, "APLD"), {})
+    card = compute(thesis, "APLD", date(2025, 12, 31), evidence_of(bundled, "APLD"), {},
+                   ledger=build_from_store(bundled, "APLD", READER))
     compute_pillar = card.pillars["contracted_compute"]
     assert compute_pillar.value > 0
     assert all(c.sentence and c.url.startswith("https://") and c.day for c in compute_pillar.contributions)
@@ -97,44 +99,45 @@ def test_a_scorecard_as_of_a_date_ignores_later_disclosures(bundled, thesis):
     assert before_lease.pillars["contracted_compute"].value == 0
 
 
-def test_old_evidence_decays(bundled, thesis):
-    evidence = evidence_of(bundled, "APLD")
-    fresh = compute(thesis, "APLD", date(2025, 8, 29), evidence, {})
-    later = compute(thesis, "APLD", date(2027, 8, 29), evidence, {})
-    assert later.pillars["contracted_compute"].points < fresh.pillars["contracted_compute"].points
+def test_a_contract_in_force_does_not_decay_it_ends_at_its_term(bundled, thesis):
+    evidence, ledger = evidence_of(bundled, "APLD"), build_from_store(bundled, "APLD", READER)
+    fresh, later, ended = (compute(thesis, "APLD", day, evidence, {}, ledger=ledger)
+                           for day in (date(2025, 8, 29), date(2035, 8, 29), date(2041, 1, 1)))  # 15-year leases
+    assert later.pillars["contracted_compute"].points == fresh.pillars["contracted_compute"].points > 0
+    assert later.quantities.contracted_mw == 400 and ended.quantities.contracted_mw == 0
 
 
 def test_scoring_the_same_documents_twice_raises_no_new_alert(tmp_path, thesis):
     db = store.open_db(tmp_path / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    first = score_pending(db, [thesis])
+    first = score_pending(db, [thesis], reader=READER)
     replay_samples(db, ReplayPlan(SAMPLES, TICKERS))  # the same documents again
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    second = score_pending(db, [thesis])
+    second = score_pending(db, [thesis], reader=READER)
     assert first.alerts > 0 and second.alerts == 0 and second.events == 0
     assert len(list_alerts(db)) == first.alerts
     db.close()
 
 
-def scored_with_market(db, thesis) -> None:
+def scored_with_market(db, thesis, reader=READER) -> None:
     replay_samples(db, ReplayPlan(SAMPLES, TICKERS))
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
     replay_market(db, SAMPLES / "market")
-    score_pending(db, [thesis])
+    score_pending(db, [thesis], reader=reader)
 
 
 def lapse_alerts(db) -> list[dict]:
     return [a for a in list_alerts(db) if a["event"].startswith("lapse:")]
 
 
-def re_extract_then_a_week_passes(db, thesis):
+def re_extract_then_a_week_passes(db, thesis, reader=READER):
     """New disclosure ids for the same sentences, then a market event that re-checks every soft one."""
     reextract_all(db, Extractor.from_paths(RULES, MODEL))
     last = db.execute("select max(day) from market_observations").fetchone()[0]
     later = (date.fromisoformat(last) + timedelta(days=7)).isoformat()
     db["market_observations"].insert({"series": "btc_usd", "day": later, "value": 1.0, "source": "test"})
-    return score_pending(db, [thesis])
+    return score_pending(db, [thesis], reader=reader)
 
 
 def test_re_extraction_renumbers_disclosures_without_raising_their_lapse_alerts_again(tmp_path, thesis):
@@ -147,24 +150,21 @@ def test_re_extraction_renumbers_disclosures_without_raising_their_lapse_alerts_
     db.close()
 
 
-def test_lapse_alerts_of_a_store_keyed_by_disclosure_id_are_not_raised_again(tmp_path, thesis):
+def test_a_lapse_alert_an_older_store_keyed_by_disclosure_id_is_re_keyed_once_by_the_migration(tmp_path, thesis):
     db = store.open_db(tmp_path / "monitor.db")
-    scored_with_market(db, thesis)
-    with store.transaction(db, "the keys an older version wrote"):
-        for alert in lapse_alerts(db):
-            document_id, start, kind = alert["event"][6:].split(":")
-            [(disclosure_id,)] = db.execute("select id from disclosures where document_id = ? and start = ? "
-                                            "and type = ?", [document_id, start, kind]).fetchall()
-            old_event = f"lapse:{disclosure_id}"
-            db.execute("update alerts set event = ?, key = ? where id = ?",
-                       [old_event, alert_key(thesis.id, alert["ticker"], old_event), alert["id"]])
+    replay_samples(db, ReplayPlan(SAMPLES, {"CIFR"}))
+    extract_pending(db, Extractor.from_paths(RULES, MODEL))
+    disclosure_id, document_id, start, kind, sentence = db.execute(
+        "select id, document_id, start, type, sentence from disclosures where commitment = 'soft' limit 1").fetchone()
+    old_event = f"lapse:{disclosure_id}"
+    with store.transaction(db, "the alert an older version wrote"):
+        db["alerts"].insert({"key": alert_key(thesis.id, "CIFR", old_event), "thesis": thesis.id, "ticker": "CIFR",
+                             "event": old_event, "evidence": json.dumps([{"sentence": sentence}])})
         db.execute("delete from schema_migrations where version = 2")  # as that version left it
     migrate(db)
-    lapses = len(lapse_alerts(db))
-    re_extract_then_a_week_passes(db, thesis)
-    after = lapse_alerts(db)
-    assert lapses and len(after) == lapses
-    assert all(a["event"].count(":") == 3 for a in after)  # re-keyed by document, offset and type
+    [(event, key)] = db.execute("select event, key from alerts").fetchall()
+    assert event == f"lapse:{document_id}:{start}:{kind}" and key == alert_key(thesis.id, "CIFR", event)
+    assert migrate(db) == []  # applied once
     db.close()
 
 
@@ -172,7 +172,7 @@ def test_scorecard_history_holds_one_row_per_change(tmp_path, thesis):
     db = store.open_db(tmp_path / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, {"APLD"}))
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    score_pending(db, [thesis])
+    score_pending(db, [thesis], reader=READER)
     history = scorecard_history(db, thesis.id, "APLD")
     assert [row["as_of"] for row in history] == ["2025-06-02", "2025-08-29"]
     assert history[-1]["backing"] > history[0]["backing"]
@@ -221,16 +221,16 @@ def test_a_malformed_thesis_file_names_file_line_and_problem(tmp_path):
 
 def test_a_thesis_with_an_unknown_disclosure_type_names_the_key(tmp_path):
     text = (ROOT / "rules" / "theses" / "mara_ai_pivot.toml").read_text()
-    (tmp_path / "t.toml").write_text(text.replace('types = ["power"], commitment = "binding"',
-                                                  'types = ["powr"], commitment = "binding"', 1))
-    with pytest.raises(ConfigError, match=r"t.toml: pillars.1.evidence.0: unknown disclosure types \['powr'\]"):
+    (tmp_path / "t.toml").write_text(text.replace('types = ["financing"], commitment = "binding"',
+                                                  'types = ["financng"], commitment = "binding"', 1))
+    with pytest.raises(ConfigError, match=r"t.toml: pillars.5.evidence.0: unknown disclosure types \['financng'\]"):
         load_theses(tmp_path)
 
 
 def test_a_btc_drawdown_past_the_threshold_raises_the_reversal_risk_alert(bundled, thesis):
     from monitor.score.stage import load_inputs
 
-    evidence, market = load_inputs(bundled, thesis, "MARA")
+    evidence, market, _ = load_inputs(bundled, thesis, "MARA")
     assert not [a for s in replay(thesis, "MARA", evidence, market) for a in s.alerts if a.pillar == "btc_drawdown"]
     steps = replay(thesis, MARKET_WIDE, evidence, market)  # MARA's evidence only sets the span replayed
     risk_alerts = [a for s in steps if s.event.document_id is None for a in s.alerts if a.pillar == "btc_drawdown"]
@@ -243,7 +243,7 @@ def test_a_btc_drawdown_past_the_threshold_raises_the_reversal_risk_alert(bundle
 def test_a_drawdown_wobbling_around_a_threshold_alerts_once_until_it_recovers(bundled, thesis):
     from monitor.score.stage import load_inputs
 
-    evidence, market = load_inputs(bundled, thesis, "MARA")
+    evidence, market, _ = load_inputs(bundled, thesis, "MARA")
     steps = replay(thesis, MARKET_WIDE, evidence, market)  # MARA's evidence only sets the span replayed
     risk_alerts = [a for s in steps if s.event.document_id is None for a in s.alerts if a.pillar == "btc_drawdown"]
     ups = [a for a in risk_alerts if "crossed 20 upwards" in " ".join(a.reasons)]

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from monitor.ledger.reading import Fact
 
+SOFT_FAMILIES = ("compute", "power", "partnership")  # financings are never optionality
 ACTIVE = ("signed", "expanded", "amended", "under_construction", "delivered", "delayed")
 _PROGRESS = {"proposed": 0, "signed": 1, "confirmed": 1, "restated": 1, "amended": 2, "expanded": 2,
              "under_construction": 3, "delivered": 4}
@@ -125,6 +126,16 @@ class Ledger:
             deals = [replace(d, status="lapsed") if _lapsed(d, day, lapse_days) else d for d in deals]
         return deals
 
+    def pending(self, day: date, lapse_days: int) -> list[Deal]:
+        """The soft announcements still pending on ``day``: proposals (LOI, MOU, term sheet, exclusivity …)
+        neither confirmed nor lapsed. The one rule behind the score engine's optionality, lapse alerts, the
+        digest's pending list and the Datasette query."""
+        return [d for d in self.as_of(day, lapse_days) if d.status == "proposed" and d.family in SOFT_FAMILIES]
+
+    def without(self, document_id: int) -> "Ledger":
+        """The ledger as if the document had not been read (what an event's "before" reads)."""
+        return Ledger(self.ticker, [e for e in self.events if e.document_id != document_id], self.unlinked)
+
     def events_of(self, document_id: int) -> list[DealEvent]:
         return [e for e in self.events if e.document_id == document_id]
 
@@ -176,7 +187,7 @@ def _mentions(facts: list[Fact]) -> list[_Mention]:
         counterparty = None if fact.family == "financing" else fact.counterparty  # underwriters are not parties
         if counterparty is None and fact.family != "financing":
             main = party.get(fact.family)
-            if fact.commitment == "binding" or (fact.family, main) in mentions:
+            if fact.commitment == "binding" or ((fact.family, main) in mentions and not fact.prospect):
                 counterparty = main
         mentions.setdefault((fact.family, counterparty), _Mention(fact.family, counterparty, [])).facts.append(fact)
     for fact in (f for f in facts if f.kind == "backstop"):
@@ -204,7 +215,7 @@ def _link(ledger: Ledger, deals: dict[str, Deal], mention: _Mention, day: date, 
     if reason:
         ledger.unlinked.append(Unlinked(
             ledger.ticker, document_id, day, mention.family, reason,
-            tuple(d.key for d in candidates or _family(deals, mention.family)),
+            tuple(d.key for d in (candidates if len(candidates) > 1 else _family(deals, mention.family))),
             tuple(f.cite() for f in mention.facts + mention.backstops)))
         return
     current = candidates[0] if candidates else None
@@ -215,16 +226,16 @@ def _link(ledger: Ledger, deals: dict[str, Deal], mention: _Mention, day: date, 
 
 def _unsure(deals: dict[str, Deal], mention: _Mention, candidates: list[Deal]) -> str | None:
     """Why the rules will not place a mention (it goes to the review list), or None."""
+    figures = any(f.mw or f.usd for f in mention.facts)
     if len(candidates) > 1:
         return "several deals could be meant"
-    if candidates:
-        return None
     if mention.family == "financing":
-        return None if any(f.usd for f in mention.facts) else "a financing with no amount"
-    if mention.counterparty is None and mention.binding and _family(deals, mention.family):
-        return "names no counterparty and could continue a known deal"
-    if not (mention.counterparty or mention.site or any(f.mw or f.usd for f in mention.facts)):
-        return "names no counterparty, site or figure"
+        return None if candidates or any(f.usd for f in mention.facts) else "a financing with no amount"
+    if mention.counterparty is None and not mention.site:
+        if mention.binding and _family(deals, mention.family):
+            return "names no counterparty and could continue a known deal"  # never confirms one by guess
+        if not figures:
+            return "names no counterparty, site or figure"
     return None
 
 
@@ -281,12 +292,27 @@ def _apply(ticker: str, deals: dict[str, Deal], current: Deal | None, mention: _
         guarantor=next((f.counterparty for f in mention.backstops if f.counterparty), deal.guarantor),
         kind=deal.kind if current and current.status != "proposed" else _kind(binding, deal.kind),
         sites=_sites(deal, mention), withheld=tuple(sorted(set(deal.withheld) | {w for f in binding for w in f.withheld})),
-        power_use=_power_use(deal, binding), signed_day=deal.signed_day or (day if status in ACTIVE else None),
+        power_use=_power_use(deal, mention.facts), signed_day=deal.signed_day or (day if status in ACTIVE else None),
         last_day=day, option_mw=option, sources=tuple(sources),
     )
     cites = tuple(f.cite() for f in binding + mention.backstops)
-    return [DealEvent(after, day, document_id, lead, (mw or 0) - (deal.mw or 0) if current else (mw or 0),
-                      (usd or 0) - (deal.usd or 0) if current else (usd or 0), cites)]
+    if current is not None:
+        mw_delta, usd_delta = (mw or 0) - (deal.mw or 0), (usd or 0) - (deal.usd or 0)
+    elif lead in ("expanded", "amended"):  # a change to a deal made before the documents at hand
+        mw_delta, usd_delta = _stated_increment(firm, "mw"), _stated_increment(firm, "usd")
+    else:
+        mw_delta, usd_delta = mw or 0, usd or 0
+    return [DealEvent(after, day, document_id, lead, mw_delta, usd_delta, cites)]
+
+
+def _stated_increment(facts: list[Fact], name: str) -> float:
+    """What a document that changes an earlier deal adds: its increments, else the figures it states for
+    the change itself (never the totals it restates)."""
+    for role in ("increment", "stated"):
+        found = [getattr(f, name) for f in facts if getattr(f, name) and getattr(f, f"{name}_role") == role]
+        if found:
+            return max(found)
+    return 0.0
 
 
 def _lead_event(current: Deal | None, deal: Deal, cues: set[str], mw: float | None, usd: float | None,
@@ -384,8 +410,13 @@ def _kind(facts: list[Fact], fallback: str) -> str:
 
 
 def _power_use(deal: Deal, facts: list[Fact]) -> str:
+    """AI when a sentence of the deal says so outright; mining when one speaks of mining; AI on weak words
+    ("data center") only when none speaks of mining; else unspecified."""
     uses = {f.power_use for f in facts if f.power_use} | ({deal.power_use} if deal.power_use else set())
-    return "ai" if "ai" in uses else "mining" if "mining" in uses else ("unspecified" if uses else "")
+    for use in ("ai", "mining"):
+        if use in uses:
+            return use
+    return "ai" if "ai_weak" in uses else ("unspecified" if uses else "")
 
 
 def _status(before: str, events: set[str]) -> str:

@@ -47,8 +47,9 @@ class Fact:
     term_years: float | None
     withheld: tuple[str, ...]
     parties: tuple[str, ...]  # every known party the sentence names (a backstop names guarantor and tenant)
-    power_use: str  # ai | mining | unspecified (power facts)
+    power_use: str  # ai | mining | ai_weak | unspecified (power facts)
     refers_back: bool = False  # names an earlier agreement ("its original transaction"): a change to a deal
+    prospect: bool = False  # talk of prospects ("discussions with potential clients"): nobody's deal yet
 
     @property
     def stable_id(self) -> str:
@@ -83,6 +84,7 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         withheld=tuple(name for name in ("mw", "usd", "term_years") if row.get(name) == WITHHELD),
         parties=tuple(parties), power_use=power_use(sentence, rules) if family == "power" else "",
         refers_back=any_match(rules.refers_back, sentence),
+        prospect=any_match(rules.prospects, sentence),
     )
 
 
@@ -184,10 +186,13 @@ def own_names(sentence: str, rules: LedgerRules) -> set[str]:
 
 
 def power_use(sentence: str, rules: LedgerRules) -> str:
+    """ai (said outright), mining, ai_weak ("data center": miners say it too) or unspecified."""
     if any_match(rules.power_ai, sentence):
         return "ai"
     if any_match(rules.power_mining, sentence):
         return "mining"
+    if any_match(rules.power_ai_weak, sentence):
+        return "ai_weak"
     return "unspecified"
 
 

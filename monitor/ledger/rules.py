@@ -42,8 +42,10 @@ class LedgerRules:
     not_sites: frozenset[str]
     site_aliases: dict[str, str]
     own_subsidiary: Patterns
+    prospects: Patterns
     party_aliases: dict[str, str]
     power_ai: Patterns
+    power_ai_weak: Patterns
     power_mining: Patterns
     distress: dict[str, Patterns]
     hypothetical: Patterns
@@ -85,8 +87,10 @@ def load_ledger_rules(rules_dir: Path) -> LedgerRules:
         not_sites=frozenset(loader.strings(FILE, "sites.not_sites")),
         site_aliases=_names(loader, "sites.aliases"),
         own_subsidiary=loader.patterns(FILE, "parties.own_subsidiary", case_sensitive=True),
+        prospects=loader.patterns(FILE, "parties.prospects"),
         party_aliases=_names(loader, "parties.aliases"),
         power_ai=loader.patterns(FILE, "power.ai"),
+        power_ai_weak=loader.patterns(FILE, "power.ai_weak"),
         power_mining=loader.patterns(FILE, "power.mining"),
         distress={name: loader.patterns(FILE, f"distress.{name}") for name in DISTRESS_EVENTS},
         hypothetical=loader.patterns(FILE, "distress.hypothetical"),

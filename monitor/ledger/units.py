@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Callable
 
 from monitor.ledger.build import Deal, Ledger
 
@@ -41,10 +41,17 @@ class Quantities:
     proposals: int = 0
     lapsed: int = 0
     financing_raised_usd: float = 0.0  # signed financings in the 365 days to as_of
-    sources: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    partnerships: float = 0.0  # partnership deals in force (JVs, stakes, warrants)
+    trailing_mining_usd: float | None = None  # trailing twelve months' mining revenue, when on file
+    ai_mix: float | None = None  # annual contracted AI/HPC revenue ÷ (that + trailing mining revenue)
+    parts: dict[str, list[tuple[float, dict[str, str]]]] = field(default_factory=dict)  # per deal: share, cite
 
-    def value(self, name: str) -> float:
-        return float(getattr(self, name))
+    def cites(self, name: str) -> list[dict[str, str]]:
+        return [cite for _, cite in self.parts.get(name, []) if cite]
+
+    def value(self, name: str) -> float | None:
+        value = getattr(self, name)
+        return None if value is None else float(value)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -52,39 +59,57 @@ class Quantities:
         return data
 
 
-def quantities(ledger: Ledger, as_of: date, lapse_days: int) -> Quantities:
-    """What the ledger holds in force on ``as_of``, summed per quantity, each with its cited sources."""
+Part = tuple[float, dict[str, str]]  # one deal's share of a quantity, and the sentence it rests on
+
+
+def quantities(ledger: Ledger, as_of: date, lapse_days: int, mining_usd: float | None = None) -> Quantities:
+    """What the ledger holds in force on ``as_of``, each quantity a sum of per-deal parts with the sentence
+    and URL behind each; ``mining_usd`` is the trailing twelve months' mining revenue (for the AI mix)."""
     deals = ledger.as_of(as_of, lapse_days)
     in_force = [d for d in deals if d.family == COMPUTE and d.in_force(as_of)]
     tenants: dict[str, list[Deal]] = {}
     for deal in in_force:
         tenants.setdefault(deal.counterparty or "undisclosed", []).append(deal)
-    soft = [d for d in deals if d.family == COMPUTE and d.status == "proposed"]
-    power = [d for d in deals if d.family == "power" and d.status not in ("proposed", "lapsed", "terminated")]
+    soft = ledger.pending(as_of, lapse_days)
+    power = [d for d in deals if d.family == "power" and d.in_force(as_of)]
     ai_power = [d for d in power if d.power_use == "ai"]
+    partnerships = [d for d in deals if d.family == "partnership" and d.in_force(as_of)]
     financings = [d for d in deals if d.family == "financing" and d.signed_day
                   and (as_of - d.signed_day).days <= 365]
+    parts: dict[str, list[Part]] = {
+        "contracted_mw": _parts(in_force, lambda d: d.mw, "mw"),
+        "contract_usd": _parts(in_force, lambda d: d.usd, "usd"),
+        "annual_contracted_usd": _parts(in_force, lambda d: d.annual_usd, "usd"),
+        "soft_pipeline_mw": _parts(soft, lambda d: d.mw, "proposal") + _parts(in_force, lambda d: d.option_mw, "mw"),
+        "ai_power_mw": _parts(ai_power, lambda d: d.mw, "mw"),
+        "backstop_usd": _parts(in_force, lambda d: d.backstop_usd, "backstop_usd"),
+        "proposals": _parts(soft, lambda d: 1.0, "proposal"),
+        "partnerships": _parts(partnerships, lambda d: 1.0, ""),
+        "financing_raised_usd": _parts(financings, lambda d: d.usd, "usd"),
+    }
+    totals = {name: sum(value for value, _ in found) for name, found in parts.items()}
     return Quantities(
         ticker=ledger.ticker, as_of=as_of,
-        contracted_mw=sum(d.mw or 0 for d in in_force),
-        contract_usd=sum(d.usd or 0 for d in in_force),
-        annual_contracted_usd=sum(d.annual_usd or 0 for d in in_force),
         tenants=tuple(TenantLine(t, sum(d.mw or 0 for d in ds), sum(d.usd or 0 for d in ds),
                                  sum(d.annual_usd or 0 for d in ds), len(ds)) for t, ds in sorted(tenants.items())),
-        soft_pipeline_mw=sum(d.mw or 0 for d in soft) + sum(d.option_mw for d in in_force),
-        ai_power_mw=sum(d.mw or 0 for d in ai_power),
         other_power_mw=sum(d.mw or 0 for d in power if d not in ai_power),
-        backstop_usd=sum(d.backstop_usd or 0 for d in in_force),
-        proposals=len(soft),
         lapsed=sum(1 for d in deals if d.status == "lapsed"),
-        financing_raised_usd=sum(d.usd or 0 for d in financings),
-        sources={
-            "contracted_mw": [c for d in in_force if (c := d.cited("mw"))],
-            "contract_usd": [c for d in in_force if (c := d.cited("usd"))],
-            "ai_power_mw": [c for d in ai_power if (c := d.cited("mw"))],
-            "financing_raised_usd": [c for d in financings if (c := d.cited("usd"))],
-        },
+        trailing_mining_usd=mining_usd,
+        ai_mix=ai_mix(totals["annual_contracted_usd"], mining_usd),
+        parts={**parts, "ai_mix": parts["annual_contracted_usd"]},
+        **totals,
     )
+
+
+def _parts(deals: list[Deal], value: Callable[[Deal], float | None], field_name: str) -> list[Part]:
+    """Each deal's non-zero share, citing the sentence of ``field_name`` (else the deal's latest source)."""
+    found = []
+    for deal in deals:
+        amount = value(deal)
+        if amount:
+            cite = deal.cited(field_name) if field_name else None
+            found.append((float(amount), cite or (deal.sources[-1][1] if deal.sources else {})))
+    return found
 
 
 def ai_mix(annual_ai_usd: float, trailing_mining_usd: float | None) -> float | None:

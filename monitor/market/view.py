@@ -93,10 +93,10 @@ def pillar_values(db: sqlite_utils.Database, thesis: Thesis | None, ticker: str,
     days = list(days)
     if thesis is None:
         return {day: (None, None) for day in days}
-    evidence, market = load_inputs(db, thesis, ticker.upper())
+    evidence, market, ledger = load_inputs(db, thesis, ticker.upper())
     values = {}
     for day in days:
-        card = compute(thesis, ticker.upper(), day, evidence, market)
+        card = compute(thesis, ticker.upper(), day, evidence, market, ledger=ledger)
         found = card.pillars.get(pillar)
         values[day] = (found.value if found else None, card.backing)
     return values

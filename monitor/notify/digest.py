@@ -50,9 +50,10 @@ import jinja2
 import sqlite_utils
 
 from monitor import store
+from monitor.ledger.build import Ledger
 from monitor.notify.message import Attachment, Message
 from monitor.notify.templating import environment
-from monitor.score.engine import Evidence, Scorecard, Series, compute, matches
+from monitor.score.engine import Evidence, Scorecard, Series, compute
 from monitor.score.stage import list_alerts, load_inputs, scorecard_history
 from monitor.score.thesis import Thesis
 
@@ -164,9 +165,9 @@ class Risk:
 
 @dataclass(frozen=True)
 class Pending:
-    """A soft announcement (optionality) not yet confirmed by a binding disclosure."""
+    """A proposal of the ledger (optionality) not yet confirmed by a binding disclosure (Ledger.pending)."""
 
-    disclosure_id: int
+    deal: str  # the deal's key in the ledger
     day: date
     type: str
     direction: str
@@ -318,9 +319,9 @@ def build_digest(db: sqlite_utils.Database, theses: Sequence[Thesis], week_end: 
 
 def _company(db: sqlite_utils.Database, thesis: Thesis, ticker: str, start: date, end: date,
              chart_days: int) -> CompanyDigest:
-    evidence, market = load_inputs(db, thesis, ticker)
-    now = compute(thesis, ticker, end, evidence, market)
-    before = compute(thesis, ticker, end - timedelta(days=7), evidence, market)
+    evidence, market, ledger = load_inputs(db, thesis, ticker)
+    now = compute(thesis, ticker, end, evidence, market, ledger=ledger)
+    before = compute(thesis, ticker, end - timedelta(days=7), evidence, market, ledger=ledger)
     known = [e for e in evidence if e.day <= end]
     pillars = tuple(PillarDelta(p.id, p.name, p.kind, before.pillars[p.id].value, p.value)
                     for p in now.pillars.values())
@@ -333,8 +334,8 @@ def _company(db: sqlite_utils.Database, thesis: Thesis, ticker: str, start: date
         documents=_quiet_documents(db, ticker, start, end),
         alerts=tuple(_alert_item(a) for a in alerts if start.isoformat() <= a["as_of"][:10] <= end.isoformat()),
         risks=_risks(thesis, now, before),
-        pending=_pending(thesis, known, end),
-        chart=_chart_data(db, thesis, ticker, evidence, market, now, alerts, end, chart_days) if has_data else None,
+        pending=_pending(thesis, ledger, end),
+        chart=_chart_data(db, thesis, ticker, evidence, market, now, alerts, end, chart_days, ledger) if has_data else None,
         market_view=_market_view_line(db, ticker, end),
     )
 
@@ -358,7 +359,9 @@ def _moved(now: Scorecard, fresh: list[Evidence]) -> tuple[Moved, ...]:
     for item in fresh:
         names, points = [], 0.0
         for pillar in now.pillars.values():
-            mine = [c.points for c in pillar.contributions if c.disclosure_id == item.id]
+            mine = [c.points for c in pillar.contributions
+                    if c.disclosure_id == item.id or (c.disclosure_id is None and c.sentence == item.sentence
+                                                      and c.url == item.url)]
             if mine:
                 names.append(pillar.name)
                 points += sum(mine)
@@ -404,36 +407,29 @@ def _risks(thesis: Thesis, now: Scorecard, before: Scorecard) -> tuple[Risk, ...
     return tuple(sorted(risks, key=lambda r: (not r.elevated, -r.value)))
 
 
-def _pending(thesis: Thesis, known: list[Evidence], end: date) -> tuple[Pending, ...]:
-    rules = [rule for p in thesis.pillars if p.kind == "optionality" for rule in p.evidence]
+_TYPE_OF_FAMILY = {"compute": "contracted_compute", "power": "power", "partnership": "partnership"}
+
+
+def _pending(thesis: Thesis, ledger: Ledger, end: date) -> tuple[Pending, ...]:
+    """The ledger's pending proposals on ``end`` (Ledger.pending: the one rule), each with its first sentence."""
     window = thesis.alerts.lapse_days
     found = []
-    for item in known:
-        age = (end - item.day).days
-        if item.commitment != "soft" or age >= window or not any(matches(rule, item) for rule in rules):
-            continue
-        if _confirmed(item, known, end):
-            continue
-        found.append(Pending(item.id, item.day, item.type, item.direction, item.sentence, item.url,
-                             item.counterparty, item.mw, item.usd, age, item.day + timedelta(days=window)))
-    return tuple(sorted(found, key=lambda p: (-p.day.toordinal(), p.disclosure_id)))
-
-
-def _confirmed(soft: Evidence, known: list[Evidence], end: date) -> bool:
-    """The rule of ``engine.lapsed``: a later (or same-day) binding, non-negative disclosure of the same type,
-    with the same counterparty when the announcement named one."""
-    return any(e.commitment == "binding" and e.type == soft.type and soft.day <= e.day <= end
-               and e.direction != "negative" and (not soft.counterparty or e.counterparty == soft.counterparty)
-               for e in known)
+    for deal in ledger.pending(end, window):
+        cite = deal.cited("proposal") or {}
+        first = deal.first_day or end
+        found.append(Pending(deal.key, first, _TYPE_OF_FAMILY[deal.family], "positive", cite.get("sentence", ""),
+                             cite.get("url", ""), deal.counterparty, deal.mw, deal.usd, (end - first).days,
+                             (deal.last_day or first) + timedelta(days=window)))
+    return tuple(sorted(found, key=lambda p: (-p.day.toordinal(), p.deal)))
 
 
 def _chart_data(db: sqlite_utils.Database, thesis: Thesis, ticker: str, evidence: list[Evidence], market: Series,
-                now: Scorecard, alerts: list[dict[str, Any]], end: date, days: int) -> ChartData:
+                now: Scorecard, alerts: list[dict[str, Any]], end: date, days: int, ledger: Ledger) -> ChartData:
     start = end - timedelta(days=days)
     weights = {p.id: p.weight for p in thesis.pillars if p.kind == "backing" and p.weight > 0}
     lead = max(weights, key=lambda pid: weights[pid])
     rows = [r for r in scorecard_history(db, thesis.id, ticker) if start.isoformat() < r["as_of"] <= end.isoformat()]
-    first = compute(thesis, ticker, start, evidence, market)
+    first = compute(thesis, ticker, start, evidence, market, ledger=ledger)
     points: dict[date, tuple[float, float | None]] = {start: (first.backing, first.pillars[lead].value)}
     if rows:
         for row in rows:  # several events on a day: the last one stands
@@ -441,7 +437,7 @@ def _chart_data(db: sqlite_utils.Database, thesis: Thesis, ticker: str, evidence
     else:  # never scored: recompute weekly
         day = start + timedelta(days=7)
         while day < end:
-            card = compute(thesis, ticker, day, evidence, market)
+            card = compute(thesis, ticker, day, evidence, market, ledger=ledger)
             points[day] = (card.backing, card.pillars[lead].value)
             day += timedelta(days=7)
     points[end] = (now.backing, now.pillars[lead].value)

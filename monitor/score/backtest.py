@@ -14,7 +14,8 @@ from datetime import date
 import sqlite_utils
 
 from monitor import store
-from monitor.score.stage import load_inputs, replay
+from monitor.ledger.rules import LedgerRules
+from monitor.score.stage import Context, load_inputs, replay
 from monitor.score.thesis import Thesis
 
 
@@ -30,13 +31,15 @@ class TimelineRow:
 
 
 def backtest(db: sqlite_utils.Database, thesis: Thesis, ticker: str, start: date | None = None,
-             end: date | None = None) -> list[TimelineRow]:
+             end: date | None = None, rules: LedgerRules | None = None) -> list[TimelineRow]:
+    """The timeline of what the monitor would have said: scorecard moves, deal events of the stored ledger
+    (signed, expanded, delayed …, with their numbers), distress (with ``rules``), levels crossed."""
     ticker = ticker.upper()
-    evidence, market = load_inputs(db, thesis, ticker)
+    evidence, market, ledger = load_inputs(db, thesis, ticker)
     prices = [(date.fromisoformat(d), v) for d, v in store.market_series(db, f"px:{ticker}")]
     seen: set[str] = set()
     rows = []
-    for outcome in replay(thesis, ticker, evidence, market, start, end):
+    for outcome in replay(thesis, ticker, evidence, market, start, end, Context(ledger, rules)):
         fresh = [a for a in outcome.alerts if a.key not in seen]
         seen.update(a.key for a in fresh)
         if not outcome.changed and not fresh:

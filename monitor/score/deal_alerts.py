@@ -15,7 +15,8 @@ from datetime import date
 from monitor.ledger.build import Deal, DealEvent, Ledger
 from monitor.ledger.reading import distress_event
 from monitor.ledger.rules import LedgerRules
-from monitor.score.engine import AlertDecision, Evidence, alert_key
+from monitor.score.engine import AlertDecision, Evidence, Scorecard, alert_key
+from monitor.score.thesis import Thesis
 
 _SEVERITY = {
     "signed": "high", "confirmed": "high", "expanded": "high", "terminated": "high", "delayed": "high",
@@ -30,29 +31,81 @@ _DISTRESS_NAMES = {
 }
 
 
-def deal_alerts(thesis: str, ticker: str, day: str, events: list[DealEvent]) -> list[AlertDecision]:
+def deal_alerts(thesis: Thesis, ticker: str, day: str, events: list[DealEvent]) -> list[AlertDecision]:
     """One alert per deal event of a document, except restatements (a known deal repeated adds nothing)."""
     alerts = []
     for event in events:
         severity = _SEVERITY.get(event.event)
         if severity is None:
             continue
-        if severity == "high" and not _pages(event.deal):
+        if severity == "high" and not _pages(event, thesis.alerts.new_deal_mw, thesis.alerts.new_deal_usd):
             severity = "medium"
         direction = "negative" if event.event in _NEGATIVE else "positive"
         headline = deal_headline(event)
         alerts.append(AlertDecision(
-            key=alert_key(thesis, ticker, f"deal:{event.key}"), thesis=thesis, ticker=ticker,
+            key=alert_key(thesis.id, ticker, f"deal:{event.key}"), thesis=thesis.id, ticker=ticker,
             pillar=f"deal:{event.deal.family}", event=f"deal:{event.key}", as_of=day, severity=severity,
             direction=direction, title=f"{ticker} · {headline}", before=0.0, after=0.0,
             reasons=(f"deal {event.event}: {headline}",), evidence=event.cites[:5]))
     return alerts
 
 
-def _pages(deal: Deal) -> bool:
-    """Financings are reported, never paged high; power pages only when it is power for AI/HPC (a mining
-    site, a demand-response credit or a mining plant's outage is not)."""
-    return deal.family in _PAGES and (deal.family != "power" or deal.power_use == "ai")
+def unit_alerts(thesis: Thesis, ticker: str, event: str, before: Scorecard, after: Scorecard,
+                levels: dict[str, int]) -> list[AlertDecision]:
+    """A quantity crossing one of the thesis' levels in units, up once, down once it has fallen back past
+    the hysteresis; ``levels`` (per ``q:<quantity>``) is updated in place like the pillars' levels."""
+    if before.quantities is None or after.quantities is None:
+        return []
+    alerts = []
+    for level in thesis.alerts.levels:
+        old, new = before.quantities.value(level.quantity), after.quantities.value(level.quantity)
+        if new is None:
+            continue
+        name = f"q:{level.quantity}"
+        thresholds = sorted(level.thresholds)
+        was = levels.get(name, 0)
+        above = sum(1 for t in thresholds if new >= t)
+        still = sum(1 for t in thresholds if new >= t - level.hysteresis)
+        if above > was:
+            crossed, direction, levels[name] = thresholds[was:above], "positive", above
+        elif still < was:
+            crossed, direction, levels[name] = thresholds[still:was], "negative", still
+        else:
+            continue
+        shown = ", ".join(unit_value(level.quantity, t) for t in crossed)
+        title = (f"{ticker} · {level.quantity.replace('_', ' ')} "
+                 f"{'crossed' if direction == 'positive' else 'fell below'} {shown}: "
+                 f"{unit_value(level.quantity, old or 0)} → {unit_value(level.quantity, new)}")
+        cites = after.quantities.cites(level.quantity)
+        alerts.append(AlertDecision(
+            key=alert_key(thesis.id, ticker, f"{name}:{event}"), thesis=thesis.id, ticker=ticker, pillar=name,
+            event=event, as_of=after.as_of.isoformat(), severity="medium", direction=direction, title=title,
+            before=old or 0.0, after=new, reasons=(title.split(" · ", 1)[1],), evidence=tuple(cites[:5])))
+    return alerts
+
+
+def unit_value(quantity: str, value: float) -> str:
+    """A quantity in its unit: MW, dollars or a share."""
+    if quantity.endswith("_mw"):
+        return f"{value:,.0f} MW"
+    if quantity.endswith("_usd"):
+        return money(value)
+    if quantity == "ai_mix":
+        return f"{value:.0%}"
+    return f"{value:g}"
+
+
+def _pages(event: DealEvent, new_deal_mw: float, new_deal_usd: float) -> bool:
+    """High is for what moves the thesis: a compute deal from ``new_deal_mw`` MW or ``new_deal_usd`` of
+    contract value (its increment when it grows), a setback, power that is power for AI/HPC, a partnership. Financings are reported, never paged
+    high; a mining site, a demand-response credit or a mining plant's outage is not AI power."""
+    deal = event.deal
+    if deal.family not in _PAGES or (deal.family == "power" and deal.power_use != "ai"):
+        return False
+    if deal.family == "compute" and event.event in ("signed", "confirmed", "expanded"):
+        mw, usd = (event.mw_delta, event.usd_delta) if event.event == "expanded" else (deal.mw, deal.usd)
+        return (mw or 0) >= new_deal_mw or (usd or 0) >= new_deal_usd or not (mw or usd)
+    return True
 
 
 def lapse_alerts(thesis: str, ticker: str, day: date, ledger: Ledger, lapse_days: int) -> list[AlertDecision]:

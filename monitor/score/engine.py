@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from typing import Any, Iterable
 
-from monitor.score.thesis import EvidenceRule, MarketTerm, Pillar, Thesis
+from monitor.ledger.build import Ledger
+from monitor.ledger.units import Quantities, quantities
+from monitor.score.thesis import EvidenceRule, MarketTerm, Pillar, QuantityTerm, Thesis
 
 Series = dict[str, list[tuple[date, float]]]  # per series, (day, value) oldest first, one per day (as stored)
 
@@ -73,6 +75,7 @@ class PillarScore:
     value: float
     points: float
     contributions: tuple[Contribution, ...]
+    stale_since: str = ""  # its market data stopped on this day ("never": none yet): no reading, never 0 risk
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class Scorecard:
     as_of: date
     pillars: dict[str, PillarScore]
     backing: float
+    quantities: Quantities | None = None  # the ledger in units, when the scorecard was computed with one
 
     def values(self) -> dict[str, float]:
         return {pid: p.value for pid, p in self.pillars.items()}
@@ -90,6 +94,7 @@ class Scorecard:
         return {
             "thesis": self.thesis, "ticker": self.ticker, "as_of": self.as_of.isoformat(),
             "cash_flow_backing": self.backing,
+            "quantities": self.quantities.to_dict() if self.quantities else None,
             "pillars": {pid: {**_shallow(p), "contributions": [_shallow(c) for c in p.contributions]}
                         for pid, p in self.pillars.items()},
         }
@@ -102,19 +107,29 @@ def _shallow(item: Any) -> dict[str, Any]:
 
 
 def compute(thesis: Thesis, ticker: str, as_of: date, evidence: Iterable[Evidence], market: Series,
-            market_as_of: date | None = None) -> Scorecard:
-    """The scorecard as it stood at the end of ``as_of`` (market data up to ``market_as_of``)."""
+            market_as_of: date | None = None, ledger: Ledger | None = None,
+            mining_usd: float | None = None) -> Scorecard:
+    """The scorecard as it stood at the end of ``as_of`` (market data up to ``market_as_of``).
+
+    With a ``ledger``, pillars read its quantities in units (contracted MW, annual contracted revenue …)
+    as of that day; ``mining_usd`` (trailing mining revenue) makes the AI mix known.
+    """
     known = [e for e in evidence if e.day <= as_of]
     market_day = market_as_of or as_of
+    units = quantities(ledger, as_of, thesis.alerts.lapse_days, mining_usd) if ledger is not None else None
     pillars: dict[str, PillarScore] = {}
     for pillar in thesis.pillars:
         if pillar.inverse_of:
             continue
         contributions = [c for rule in pillar.evidence for c in _evidence_points(pillar, rule, known, as_of)]
-        contributions += [c for term in pillar.market if (c := _market_points(term, market, market_day))]
+        contributions += [c for term in pillar.quantities if units for c in _quantity_points(term, units)]
+        observed = [_market_points(term, market, market_day, thesis.alerts.stale_market_days) for term in pillar.market]
+        contributions += observed
+        silent = [c for c in observed if c.value is None]
+        stale = (max((c.day for c in silent), default="") or "never") if silent else ""
         points = sum(c.points for c in contributions)
         pillars[pillar.id] = PillarScore(pillar.id, pillar.name, pillar.kind, _value(pillar, points), round(points, 3),
-                                         tuple(sorted(contributions, key=lambda c: -abs(c.points))))
+                                         tuple(sorted(contributions, key=lambda c: -abs(c.points))), stale)
     for pillar in thesis.pillars:
         if pillar.inverse_of:
             base = pillars[pillar.inverse_of]
@@ -124,7 +139,21 @@ def compute(thesis: Thesis, ticker: str, as_of: date, evidence: Iterable[Evidenc
     ordered = {p.id: pillars[p.id] for p in thesis.pillars}
     weights = {p.id: p.weight for p in thesis.pillars if p.kind == "backing" and p.weight > 0}
     backing = sum(ordered[pid].value * w for pid, w in weights.items()) / sum(weights.values())
-    return Scorecard(thesis.id, ticker, as_of, ordered, round(backing, 1))
+    return Scorecard(thesis.id, ticker, as_of, ordered, round(backing, 1), units)
+
+
+def _quantity_points(term: QuantityTerm, units: Quantities) -> list[Contribution]:
+    """A ledger quantity's points, one contribution per deal citing its sentence; in force means in full."""
+    found = []
+    for share, cite in units.parts.get(term.quantity, []):
+        if term.quantity == "ai_mix":
+            continue  # a ratio has no per-deal points; thesis levels read it (alerts.levels)
+        points = share * term.per_unit + share / 1e9 * term.per_billion
+        shown = f"${share / 1e9:,.2f}bn" if term.per_billion else f"{share:,.4g}"
+        why = f"{term.quantity.replace('_', ' ')} {shown} in force: {points:+.1f} pts (no decay)"
+        found.append(Contribution(round(points, 3), why, None, cite.get("sentence", ""), cite.get("url", ""),
+                                  cite.get("date", "")))
+    return found
 
 
 def matches(rule: EvidenceRule, item: Evidence) -> bool:
@@ -159,11 +188,16 @@ def _evidence_points(pillar: Pillar, rule: EvidenceRule, known: list[Evidence], 
     return found
 
 
-def _market_points(term: MarketTerm, market: Series, as_of: date) -> Contribution | None:
-    window = _window(market.get(term.series, []), as_of - timedelta(days=term.window_days), as_of)
-    if not window:
-        return Contribution(0.0, f"{term.series}: no observation in the {term.window_days} days to {as_of}",
-                            series=term.series)
+def _market_points(term: MarketTerm, market: Series, as_of: date, stale_days: int) -> Contribution:
+    """A market term's points; data that stopped more than ``stale_days`` before ``as_of`` is no reading
+    (``value`` None, ``day`` the last observation), so a dead feed never reads as zero risk."""
+    series = market.get(term.series, [])
+    window = _window(series, as_of - timedelta(days=term.window_days), as_of)
+    last_seen = _window(series, date.min, as_of)[-1:]
+    if not window or (as_of - window[-1][0]).days > stale_days:
+        since = last_seen[0][0].isoformat() if last_seen else ""
+        return Contribution(0.0, f"{term.series}: no data since {since}" if since else
+                            f"{term.series}: no data up to {as_of}", series=term.series, day=since)
     last_day, last = window[-1]
     if term.measure == "drawdown":
         high_day, high = max(window, key=lambda o: o[1])
@@ -252,6 +286,8 @@ def decide(thesis: Thesis, before: Scorecard, after: Scorecard, event: str,
     changes: list[PillarChange] = []
     cited: list[Evidence] = []
     for pillar in thesis.pillars:
+        if after.pillars[pillar.id].stale_since:
+            continue  # no reading: neither a crossing nor a fall
         old, new = before.pillars[pillar.id].value, after.pillars[pillar.id].value
         fresh = [e for e in new_evidence if any(matches(rule, e) for rule in pillar.evidence)]
         reasons = _crossings(pillar, new, levels) + _step(pillar, old, new) + _evidence_reasons(pillar, fresh, history)
@@ -273,26 +309,6 @@ def decide(thesis: Thesis, before: Scorecard, after: Scorecard, event: str,
         reasons=tuple(f"{c.name}: {r}" for c in changes for r in c.reasons), changes=tuple(changes),
         evidence=tuple(_cite(e) for e in cited),
     )]
-
-
-def lapsed(thesis: Thesis, ticker: str, as_of: date, history: list[Evidence]) -> list[AlertDecision]:
-    """Soft announcements older than ``lapse_days`` that no binding disclosure has confirmed."""
-    optional = [rule for p in thesis.pillars if p.kind == "optionality" for rule in p.evidence]
-    decisions = []
-    for item in history:
-        if not any(matches(rule, item) for rule in optional) or item.day > as_of:
-            continue
-        if (as_of - item.day).days < thesis.alerts.lapse_days or _confirmed(item, history, as_of):
-            continue
-        reason = f"soft {item.type} announcement of {item.day} not confirmed as binding within " \
-                 f"{thesis.alerts.lapse_days} days"
-        decisions.append(AlertDecision(
-            key=alert_key(thesis.id, ticker, f"lapse:{item.stable_id}"), thesis=thesis.id, ticker=ticker,
-            pillar="optionality", event=f"lapse:{item.stable_id}", as_of=as_of.isoformat(), severity="medium",
-            direction="negative", title=f"{ticker} · soft {item.type} announcement lapsed unconfirmed",
-            before=0.0, after=0.0, reasons=(reason,), evidence=(_cite(item),),
-        ))
-    return decisions
 
 
 def _direction(pillar: Pillar, old: float, new: float, fresh: list[Evidence]) -> str:
@@ -344,12 +360,6 @@ def _soft_precursor(item: Evidence, history: list[Evidence]) -> Evidence | None:
                 and earlier.counterparty and earlier.counterparty == item.counterparty:
             return earlier
     return None
-
-
-def _confirmed(soft: Evidence, history: list[Evidence], as_of: date) -> bool:
-    return any(e.commitment == "binding" and e.type == soft.type and soft.day <= e.day <= as_of
-               and e.direction != "negative" and (not soft.counterparty or e.counterparty == soft.counterparty)
-               for e in history)
 
 
 def _severity(pillar: Pillar, fresh: list[Evidence]) -> str:

@@ -25,7 +25,7 @@ from monitor.ledger.build import Ledger
 from monitor.ledger.rules import LedgerRules
 from monitor.ledger.stage import LedgerReader, load_ledger, update_ledgers
 from monitor.notify.outbox import enqueue
-from monitor.score.deal_alerts import deal_alerts, distress_alerts, lapse_alerts, late_note
+from monitor.score.deal_alerts import deal_alerts, distress_alerts, lapse_alerts, late_note, unit_alerts
 from monitor.score.engine import (
     AlertDecision,
     Evidence,
@@ -33,7 +33,6 @@ from monitor.score.engine import (
     Series,
     compute,
     decide,
-    lapsed,
 )
 from monitor.score.thesis import Thesis
 
@@ -70,8 +69,9 @@ class ScoreResult:
     errors: list[str] = field(default_factory=list)
 
 
-def load_inputs(db: sqlite_utils.Database, thesis: Thesis, ticker: str) -> tuple[list[Evidence], Series]:
-    return load_evidence(db, ticker), load_market(db, thesis)
+def load_inputs(db: sqlite_utils.Database, thesis: Thesis, ticker: str) -> tuple[list[Evidence], Series, Ledger]:
+    """What ``compute`` reads for a company: its evidence, the thesis' market series, its stored ledger."""
+    return load_evidence(db, ticker), load_market(db, thesis), load_ledger(db, ticker)
 
 
 def load_evidence(db: sqlite_utils.Database, ticker: str) -> list[Evidence]:
@@ -132,30 +132,41 @@ class Context:
 
 def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], market: Series,
          levels: dict[str, int], context: Context = Context()) -> Step:
+    ledger = context.ledger
     if event.document_id is not None:
         new = [e for e in evidence if e.document_id == event.document_id]
         others = [e for e in evidence if e.document_id != event.document_id]
-        before = compute(thesis, ticker, event.day, others, market)
-        after = compute(thesis, ticker, event.day, evidence, market)
+        without = ledger.without(event.document_id) if ledger is not None else None
+        before = compute(thesis, ticker, event.day, others, market, ledger=without)
+        after = compute(thesis, ticker, event.day, evidence, market, ledger=ledger)
     else:
         new = []
-        before = compute(thesis, ticker, event.day, evidence, market, market_as_of=event.previous_market_day)
-        after = compute(thesis, ticker, event.day, evidence, market)
+        before = compute(thesis, ticker, event.day, evidence, market, market_as_of=event.previous_market_day,
+                         ledger=ledger)
+        after = compute(thesis, ticker, event.day, evidence, market, ledger=ledger)
     history = [e for e in evidence if e.day <= event.day and e.document_id != event.document_id]
     late = event.document_id is not None and context.latest_day is not None and event.day < context.latest_day
     # A late document must not re-arm or cross levels for later dates: it decides against a copy.
-    alerts = decide(thesis, before, after, event.name, new, history, dict(levels) if late else levels)
+    alerts = decide(_pillars_of(thesis, ticker), before, after, event.name, new, history,
+                    dict(levels) if late else levels)
     if event.document_id is None and ticker != MARKET_WIDE:
         alerts = []  # market moves alert once per thesis (MARKET_WIDE), not once per company
     alerts += _document_alerts(thesis, ticker, event, new, context)
+    alerts += unit_alerts(thesis, ticker, event.name, before, after, dict(levels) if late else levels)
     if late:
         alerts = late_note(thesis.id, ticker, event.day.isoformat(), event.document_id or 0, alerts,
                            context.latest_day.isoformat() if context.latest_day else "")
     if context.ledger is not None:
         alerts += lapse_alerts(thesis.id, ticker, event.day, context.ledger, thesis.alerts.lapse_days)
-    else:
-        alerts += lapsed(thesis, ticker, event.day, [e for e in evidence if e.day <= event.day])
     return Step(event, before, after, alerts)
+
+
+def _pillars_of(thesis: Thesis, ticker: str) -> Thesis:
+    """The pillars a ticker's alerts read: a pillar made only of market terms (BTC drawdown) is one event for
+    every company, so it alerts on the thesis-wide pass (MARKET_WIDE) and nowhere else."""
+    market_only = {p.id for p in thesis.pillars if p.market and not p.evidence and not p.quantities}
+    keep = [p for p in thesis.pillars if (p.id in market_only) == (ticker == MARKET_WIDE)]
+    return thesis.model_copy(update={"pillars": keep})
 
 
 def _document_alerts(thesis: Thesis, ticker: str, event: Event, new: list[Evidence],
@@ -165,7 +176,7 @@ def _document_alerts(thesis: Thesis, ticker: str, event: Event, new: list[Eviden
     day = event.day.isoformat()
     found = []
     if context.ledger is not None:
-        found += deal_alerts(thesis.id, ticker, day, context.ledger.events_of(event.document_id))
+        found += deal_alerts(thesis, ticker, day, context.ledger.events_of(event.document_id))
     if context.rules is not None:
         found += distress_alerts(thesis.id, ticker, day, event.document_id, new, context.rules)
     return found

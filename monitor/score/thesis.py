@@ -48,6 +48,27 @@ class MarketTerm(_Strict):
     scale: float = 1.0
 
 
+QUANTITIES = ("contracted_mw", "contract_usd", "annual_contracted_usd", "soft_pipeline_mw", "ai_power_mw",
+              "backstop_usd", "proposals", "partnerships", "financing_raised_usd", "ai_mix")
+
+
+class QuantityTerm(_Strict):
+    """Points from a ledger quantity (monitor.ledger.units): ``per_unit`` per MW, dollar or count, or
+    ``per_billion`` per $bn. No decay: a contract in force counts in full until it ends."""
+
+    quantity: Literal[QUANTITIES]  # type: ignore[valid-type]
+    per_unit: float = Field(0.0, ge=0)
+    per_billion: float = Field(0.0, ge=0)
+
+
+class UnitLevel(_Strict):
+    """A threshold in the analyst's units: "contracted MW crosses 100", "AI mix crosses 25%"."""
+
+    quantity: Literal[QUANTITIES]  # type: ignore[valid-type]
+    thresholds: list[float]
+    hysteresis: float = Field(0.0, ge=0)  # how far below a threshold the quantity must fall to alert again
+
+
 class Pillar(_Strict):
     id: str
     name: str
@@ -60,12 +81,17 @@ class Pillar(_Strict):
     alert_hysteresis: float = Field(5.0, ge=0)  # how far below a threshold a value must fall to alert again
     evidence: list[EvidenceRule] = []
     market: list[MarketTerm] = []
+    quantities: list[QuantityTerm] = []
     inverse_of: str | None = None
 
 
 class AlertSettings(_Strict):
     lapse_days: int = Field(180, gt=0)
     market_step_days: int = Field(7, gt=0)
+    new_deal_mw: float = Field(50.0, ge=0)  # a signed or expanded compute deal pages high from this many MW
+    new_deal_usd: float = Field(500e6, ge=0)  # … or from this contract value (its increment when it grows)
+    stale_market_days: int = Field(14, gt=0)  # market data older than this reads "no data since DATE"
+    levels: list[UnitLevel] = []
 
 
 class Thesis(_Strict):
