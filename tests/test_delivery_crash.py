@@ -18,6 +18,7 @@ import time
 
 from monitor import store
 from monitor.extract.extractor import Extractor
+from monitor.ledger.stage import LedgerReader
 from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
 from monitor.notify.email import message_id
@@ -36,7 +37,8 @@ def prepared_store(tmp_path) -> None:
     db = store.open_db(tmp_path / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, {"APLD", "CIFR", "HUT", "WULF", "CORZ", "RIOT"}))
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    score_pending(db, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"], notify_history=True)
+    score_pending(db, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"],
+                  reader=LedgerReader.from_dir(RULES), notify_history=True)
     db.close()
 
 

@@ -9,6 +9,7 @@ import pytest
 from monitor import store
 from monitor.errors import DeliveryError
 from monitor.extract.extractor import Extractor
+from monitor.ledger.stage import LedgerReader
 from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
 from monitor.notify.message import Message, Receipt
@@ -41,7 +42,8 @@ def db(tmp_path):
     database = store.open_db(tmp_path / "monitor.db")
     replay_samples(database, ReplayPlan(SAMPLES, {"APLD", "CIFR"}))
     extract_pending(database, Extractor.from_paths(RULES, MODEL))
-    score_pending(database, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"], notify_history=True)
+    score_pending(database, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"],
+                  reader=LedgerReader.from_dir(RULES), notify_history=True)
     yield database
     database.close()
 

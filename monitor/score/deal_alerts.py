@@ -59,8 +59,8 @@ def unit_alerts(thesis: Thesis, ticker: str, event: str, before: Scorecard, afte
     alerts = []
     for level in thesis.alerts.levels:
         old, new = before.quantities.value(level.quantity), after.quantities.value(level.quantity)
-        if new is None:
-            continue
+        if new is None or new == old:
+            continue  # an event that does not move the quantity crosses nothing (a restatement)
         name = f"q:{level.quantity}"
         thresholds = sorted(level.thresholds)
         was = levels.get(name, 0)
