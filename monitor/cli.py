@@ -487,6 +487,7 @@ def scorecard(
     """A company's thesis scorecard: pillar values, cash-flow backing, and the cited evidence behind each."""
     from datetime import date
 
+    from monitor.ledger.units import units_text
     from monitor.score.engine import compute
     from monitor.score.stage import load_inputs
 
@@ -509,23 +510,31 @@ def scorecard(
         typer.echo(store.dumps([{**card.to_dict(), "market_view": view} for card in cards]))
         return
     for card in cards:
-        console.print(f"[bold]{card.ticker}[/bold] · thesis [bold]{card.thesis}[/bold] · as of {card.as_of} · "
-                      f"cash-flow backing [bold]{card.backing:.1f}[/bold]/100", highlight=False)
-        table = Table(show_lines=True)
-        for column in ("pillar", "kind", "value", "why (largest contributions first)"):
-            table.add_column(column, overflow="fold")
+        console.print(f"[bold]{card.ticker}[/bold] · thesis [bold]{card.thesis}[/bold] · as of {card.as_of}",
+                      highlight=False)
+        if card.quantities is not None:
+            console.print(Text(units_text(card.quantities)))
+        console.print(f"Index, a function of the units (rules/theses): backing [bold]{card.backing:.1f}[/bold]/100",
+                      highlight=False)
+        table = Table(show_lines=True, expand=False)
+        table.add_column("pillar", overflow="fold", max_width=18)
+        table.add_column("value", justify="right", width=10)
+        table.add_column("why (largest contributions first)", overflow="fold", ratio=1)
         for pillar in card.pillars.values():
-            lines = []
-            for c in pillar.contributions[:evidence]:
-                cite = f"\n  “{c.sentence[:220]}”\n  {c.url} ({c.day})" if c.sentence else ""
-                lines.append(f"{c.points:+.1f} {c.why}{cite}")
+            lines = [f"{c.points:+.1f} {c.why}" + (f"\n  “{_clip(c.sentence, 110)}” {_short_url(c.url)} {c.day}"
+                                                    if c.sentence else "") for c in pillar.contributions[:evidence]]
             more = len(pillar.contributions) - evidence
             if more > 0:
                 lines.append(f"… {more} more (--evidence N or --json)")
-            table.add_row(pillar.name, pillar.kind, f"{pillar.value:.1f}", "\n".join(lines) or "no evidence yet")
-        table.add_row(view.get("name", "Market view"), "informational (not in backing)",
+            value = f"no data\nsince\n{pillar.stale_since}" if pillar.stale_since else f"{pillar.value:.1f}"
+            table.add_row(f"{pillar.name}\n({pillar.kind})", value, Text("\n".join(lines) or "no evidence yet"))
+        table.add_row(f"{view.get('name', 'Market view')}\n(informational)",
                       "—" if view.get("value") is None else f"{view['value']:.1f}", _lines(view.get("why", "")))
         console.print(table)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @app.command()
@@ -540,7 +549,7 @@ def ledger(
     from datetime import date
 
     from monitor.ledger.stage import load_ledger
-    from monitor.ledger.units import quantities
+    from monitor.ledger.units import quantities, units_text
     from monitor.score.deal_alerts import deal_numbers
 
     day = _day(as_of, "--as-of") or date.today()
@@ -570,9 +579,8 @@ def ledger(
         typer.echo(store.dumps({"ticker": ticker.upper(), "as_of": day.isoformat(), "quantities": totals.to_dict(),
                                 "deals": [d.to_dict() for d in deals]}))
         return
-    console.print(f"[bold]{ticker.upper()}[/bold] · ledger as of {day} · contracted {totals.contracted_mw:,.0f} MW, "
-                  f"${totals.contract_usd / 1e9:,.2f}bn, ≈${totals.annual_contracted_usd / 1e6:,.0f}m/yr (derived) · "
-                  f"soft pipeline {totals.soft_pipeline_mw:,.0f} MW", highlight=False, soft_wrap=True)
+    console.print(f"[bold]{ticker.upper()}[/bold] · ledger as of {day}", highlight=False)
+    console.print(Text(units_text(totals)))
     table = Table(show_lines=True)
     for column in ("deal", "status", "figures", "sources"):
         table.add_column(column, overflow="fold")

@@ -253,3 +253,13 @@ def test_each_company_card_carries_its_market_view_line(tmp_path):
     wulf = next(c for c in digest.companies() if c.ticker == "WULF")
     assert wulf.market_view.startswith("market view (ibit, 60 days): beta ")
     db.close()
+
+
+def test_a_card_leads_with_the_weeks_ledger_changes_in_units(w33):
+    wulf = company(w33, "WULF")
+    [signed] = [d for d in wulf.deal_changes if d.event == "signed" and "Fluidstack" in d.headline]
+    assert "200 MW" in signed.headline and "$3.70bn" in signed.headline and signed.url.startswith("https://")
+    assert "Contracted, in force" in wulf.units and "200 MW" in wulf.units
+    html, text = render_html(w33), render_text(w33)
+    assert html.index("Deal ledger this week") < html.index("Pillars")
+    assert "lease with Fluidstack at Lake Mariner signed: 200 MW" in text

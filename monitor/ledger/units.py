@@ -117,3 +117,22 @@ def ai_mix(annual_ai_usd: float, trailing_mining_usd: float | None) -> float | N
     if trailing_mining_usd is None or annual_ai_usd + trailing_mining_usd <= 0:
         return None
     return annual_ai_usd / (annual_ai_usd + trailing_mining_usd)
+
+
+def units_text(q: Quantities) -> str:
+    """The quantities as lines an analyst reads first, 80 columns wide."""
+    def usd(value: float) -> str:
+        return f"${value / 1e9:,.2f}bn" if value >= 1e9 else f"${value / 1e6:,.0f}m"
+
+    lines = [f"{'Contracted, in force':24} {q.contracted_mw:,.0f} MW · {usd(q.contract_usd)} · "
+             f"≈{usd(q.annual_contracted_usd)}/yr (derived)"]
+    lines += [f"  {t.tenant[:22]:22} {t.mw:,.0f} MW · {usd(t.usd)} · ≈{usd(t.annual_usd)}/yr" for t in q.tenants]
+    lines += [
+        f"{'Soft pipeline':24} {q.soft_pipeline_mw:,.0f} MW, {q.proposals:g} proposals (optionality, never cash flow)",
+        f"{'AI/HPC power':24} {q.ai_power_mw:,.0f} MW (other power {q.other_power_mw:,.0f} MW: mining or unspecified)",
+        f"{'Backstops':24} {usd(q.backstop_usd)}; partnerships in force {q.partnerships:g}",
+        f"{'Financing, last 365 days':24} {usd(q.financing_raised_usd)} raised",
+        f"{'AI mix':24} " + (f"{q.ai_mix:.0%} of (contracted AI + trailing mining revenue)" if q.ai_mix is not None
+                              else "n/a: no trailing mining revenue on file"),
+    ]
+    return "\n".join(lines)

@@ -51,8 +51,10 @@ import sqlite_utils
 
 from monitor import store
 from monitor.ledger.build import Ledger
+from monitor.ledger.units import units_text
 from monitor.notify.message import Attachment, Message
 from monitor.notify.templating import environment
+from monitor.score.deal_alerts import deal_headline
 from monitor.score.engine import Evidence, Scorecard, Series, compute
 from monitor.score.stage import list_alerts, load_inputs, scorecard_history
 from monitor.score.thesis import Thesis
@@ -202,6 +204,18 @@ class ChartData:
 
 
 @dataclass(frozen=True)
+class DealChange:
+    """What a document of the week did to a deal of the ledger, with the deal's numbers after it."""
+
+    day: date
+    event: str  # signed | confirmed | expanded | amended | under_construction | delivered | delayed | terminated …
+    headline: str  # deal_headline: kind, party, site, event, MW, value, term, derived annual revenue
+    negative: bool
+    sentence: str
+    url: str
+
+
+@dataclass(frozen=True)
 class CompanyDigest:
     thesis: str
     ticker: str
@@ -216,6 +230,8 @@ class CompanyDigest:
     pending: tuple[Pending, ...]
     chart: ChartData | None
     market_view: str = ""  # BTC beta and idiosyncratic share now vs a week ago (informational)
+    deal_changes: tuple[DealChange, ...] = ()  # the week's ledger changes: what the card leads with
+    units: str = ""  # the ledger in units at the week's end (units_text)
 
     @property
     def backing_delta(self) -> float:
@@ -225,7 +241,8 @@ class CompanyDigest:
     def active(self) -> bool:
         """Something happened to it this week: a disclosure, a document, an alert, or a backing move of at
         least MATERIAL_MOVE points (evidence decay alone moves it by a tenth of a point or so a week)."""
-        return bool(self.moved or self.documents or self.alerts or abs(self.backing_delta) >= MATERIAL_MOVE)
+        return bool(self.moved or self.documents or self.alerts or self.deal_changes
+                    or abs(self.backing_delta) >= MATERIAL_MOVE)
 
     @property
     def key(self) -> str:
@@ -335,6 +352,8 @@ def _company(db: sqlite_utils.Database, thesis: Thesis, ticker: str, start: date
         alerts=tuple(_alert_item(a) for a in alerts if start.isoformat() <= a["as_of"][:10] <= end.isoformat()),
         risks=_risks(thesis, now, before),
         pending=_pending(thesis, ledger, end),
+        deal_changes=_deal_changes(ledger, start, end),
+        units=units_text(now.quantities) if now.quantities else "",
         chart=_chart_data(db, thesis, ticker, evidence, market, now, alerts, end, chart_days, ledger) if has_data else None,
         market_view=_market_view_line(db, ticker, end),
     )
@@ -405,6 +424,18 @@ def _risks(thesis: Thesis, now: Scorecard, before: Scorecard) -> tuple[Risk, ...
                           top.why if top else "no evidence yet", bool(pillar.inverse_of), top.sentence if top else "",
                           top.url if top and top.sentence else "", top.day if top else ""))
     return tuple(sorted(risks, key=lambda r: (not r.elevated, -r.value)))
+
+
+def _deal_changes(ledger: Ledger, start: date, end: date) -> tuple[DealChange, ...]:
+    """The ledger events of the week, restatements left out (a known deal repeated changes nothing)."""
+    found = []
+    for event in ledger.events:
+        if start <= event.day <= end and event.event != "restated":
+            cite = event.cites[0] if event.cites else {}
+            found.append(DealChange(event.day, event.event, deal_headline(event),
+                                    event.event in ("delayed", "terminated"), cite.get("sentence", ""),
+                                    cite.get("url", "")))
+    return tuple(found)
 
 
 _TYPE_OF_FAMILY = {"compute": "contracted_compute", "power": "power", "partnership": "partnership"}
