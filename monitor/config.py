@@ -253,6 +253,7 @@ class NotifySettings(_Strict):
     retry_base_seconds: float = Field(30.0, gt=0)
     deliver_seconds: float = Field(30.0, gt=0)
     source_failure_threshold: int = Field(3, ge=1)
+    push_history: bool = False  # push a first run's or a backfill's alerts too (as `run --notify-history`)
     digest_day_of_week: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     digest_time: str = Field("07:30", pattern=r"^\d{2}:\d{2}$")
     digest_timezone: str = "UTC"

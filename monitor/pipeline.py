@@ -320,7 +320,7 @@ def job_score(rt: Runtime) -> ScoreResult:
         rules_dir = rt.config.path(rt.config.monitor.rules_dir)
         reader = with_last_good(rt, db, "ledger rules", lambda: LedgerReader.from_dir(rules_dir))
         result = score_pending(db, theses, channels=list(rt.config.notify.channels), reader=reader,
-                               notify_history=rt.notify_history)
+                               notify_history=rt.notify_history or rt.config.notify.push_history)
         if result.events:
             log.info("score: %d events, %d scorecard changes, %d alerts", result.events, result.scorecards,
                      result.alerts)

@@ -234,6 +234,13 @@ CREATE TABLE IF NOT EXISTS scorecard_latest (
 """
 
 
+WATCH_STARTED = """
+CREATE TABLE IF NOT EXISTS watch_started (
+   thesis TEXT NOT NULL, ticker TEXT NOT NULL, started_at TEXT NOT NULL, PRIMARY KEY (thesis, ticker)
+);
+"""
+
+
 def _rekey_lapse_alerts(db: sqlite_utils.Database) -> None:
     """Give lapse alerts of older stores (``lapse:<disclosure id>``) the key they carry now (document,
     sentence offset and type, which survive re-extraction), so none is raised again. An old alert is
@@ -296,6 +303,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "disclosures unique by document, offset and type", _key_disclosures),
     Migration(4, "deal ledger: deals, deal events, unlinked mentions", lambda db: _script(db, LEDGER)),
     Migration(5, "scorecard history keeps values only", _values_only_history),
+    Migration(6, "when scoring of each company began: what came before is history, not pushed",
+              lambda db: _script(db, WATCH_STARTED)),
 )
 
 

@@ -240,6 +240,7 @@ format = "monthly_ohlc_csv"
 
 [notify]
 channels = ["slack", "email"]
+push_history = true            # the world replays old documents: their alerts must still be delivered
 batch_window_minutes = 0
 deliver_seconds = 0.5
 retry_base_seconds = 0.5

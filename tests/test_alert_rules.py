@@ -6,7 +6,7 @@ and asks the engine what it says. The ledger reads them with the project's ledge
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -116,10 +116,10 @@ def test_a_back_dated_document_changes_no_level_and_leaves_one_late_note():
 # --- through the store ---------------------------------------------------------------------------
 
 
-def add_document(db: Any, key: str, day: str, rows: list[dict[str, Any]]) -> None:
+def add_document(db: Any, key: str, day: str, rows: list[dict[str, Any]], fetched_at: str | None = None) -> None:
     [doc_id] = store.save_documents(db, [Document(source="manual", ext_id=key, ticker=TICKER,
                                                   url=f"https://example.com/{key}", text=f"document {key}",
-                                                  title=key, form="PR", published_at=day)])
+                                                  title=key, form="PR", published_at=day)], fetched_at=fetched_at)
     store.save_extraction(db, doc_id, "test", [{k: v for k, v in r.items() if k in store.DISCLOSURE_FIELDS}
                                                for r in rows])
 
@@ -139,14 +139,14 @@ def test_a_btc_drawdown_crossing_alerts_once_per_thesis_not_once_per_company(tmp
 
 def test_a_first_run_with_channels_set_sends_nothing_then_new_news_is_sent(tmp_path):
     db = store.open_db(tmp_path / "monitor.db")
-    add_document(db, "lease", "2026-12-01", [lease(day="2026-12-01")])
-    first = score_pending(db, [THESIS], channels=["slack"], reader=READER, today=date(2026, 12, 2))
+    add_document(db, "lease", "2026-12-01", [lease(day="2026-12-01")], fetched_at="2026-12-01T10:00:00+00:00")
+    first = score_pending(db, [THESIS], channels=["slack"], reader=READER, now=datetime(2026, 12, 2, tzinfo=UTC))
     assert first.alerts > 0 and db.execute("select count(*) from outbox").fetchone()[0] == 0
     add_document(db, "expansion", "2026-12-03", [disclosure(
         2, "2026-12-03", "contracted_compute", "binding", "positive",
         "TeraWulf and CoreWeave expanded their lease by an additional 80 MW of critical IT load at its Lake Alpha "
-        "campus.", counterparty="CoreWeave", mw=80.0)])
-    score_pending(db, [THESIS], channels=["slack"], reader=READER, today=date(2026, 12, 3))
+        "campus.", counterparty="CoreWeave", mw=80.0)], fetched_at="2026-12-03T09:00:00+00:00")
+    score_pending(db, [THESIS], channels=["slack"], reader=READER, now=datetime(2026, 12, 3, 10, tzinfo=UTC))
     queued = db.execute("select a.title from outbox o join alerts a on a.id = o.alert_id").fetchall()
     assert queued and all("expanded" in t or "crossed" in t or "Contracted" in t for (t,) in queued)
     db.close()
@@ -156,6 +156,6 @@ def test_a_first_run_with_channels_set_sends_nothing_then_new_news_is_sent(tmp_p
 def test_notify_history_sends_a_backfill_only_when_asked(tmp_path, history):
     db = store.open_db(tmp_path / "monitor.db")
     add_document(db, "lease", "2025-03-03", [lease()])
-    score_pending(db, [THESIS], channels=["slack"], reader=READER, notify_history=history, today=date(2026, 12, 6))
+    score_pending(db, [THESIS], channels=["slack"], reader=READER, notify_history=history, now=datetime(2026, 12, 6, tzinfo=UTC))
     assert bool(db.execute("select count(*) from outbox").fetchone()[0]) is history
     db.close()

@@ -44,7 +44,9 @@ KILLS = int(os.environ.get("MONITOR_CRASH_KILLS", "8"))
 SECRET_PATH = "/services/T000/B000/SECRETpipeline"
 VOLATILE = {"fetched_at", "extracted_at", "created_at", "processed_at", "seen_at", "updated_at"}
 COMPARED = ["companies", "documents", "document_aliases", "extractions", "disclosures", "market_observations",
-            "score_events", "scorecards", "alert_levels", "alerts"]
+            "score_events", "scorecards", "scorecard_latest", "alert_levels", "alerts", "deals", "deal_events",
+            "ledger_unlinked"]
+NUMBERED = ("disclosures", "alerts", "deal_events", "ledger_unlinked")  # ids are the order rows were written in
 
 
 def snapshot(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -54,7 +56,7 @@ def snapshot(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
         tables = {}
         for name in COMPARED:
             columns = [c.name for c in db[name].columns if c.name not in VOLATILE and not
-                       (name in ("disclosures", "alerts") and c.name == "id")]
+                       (name in NUMBERED and c.name == "id")]
             where = " where thesis != 'system'" if name == "alerts" else ""
             rows = db.execute(f"select {', '.join(columns)} from [{name}]{where}").fetchall()
             tables[name] = sorted(rows, key=repr)

@@ -15,7 +15,7 @@ import json
 import logging
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Iterator
 
 import sqlite_utils
@@ -191,15 +191,14 @@ def replay(thesis: Thesis, ticker: str, evidence: list[Evidence], market: Series
 
 def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: list[str] | None = None,
                   reader: LedgerReader | None = None, notify_history: bool = False,
-                  today: date | None = None) -> ScoreResult:
+                  now: datetime | None = None) -> ScoreResult:
     """Process every event not yet scored, for every thesis and company, after bringing ledgers up to date.
 
-    Each new alert is queued in the outbox for ``channels`` in the same transaction, unless the pass is
-    a company's first or the event is older than HISTORY_DAYS before ``today`` (a first run or backfill
-    is quiet: stored and shown, not pushed) and ``notify_history`` is off.
+    Each new alert is queued in the outbox for ``channels`` in the same transaction, unless it is history
+    (``is_history``) and ``notify_history`` is off: a first run or a backfill is stored and shown, not pushed.
     """
     result = ScoreResult()
-    today = today or date.today()
+    now = now or datetime.now(UTC)
     tickers = sorted({t for thesis in theses for t in thesis.companies})
     if reader is not None:
         update_ledgers(db, tickers, reader)
@@ -216,7 +215,8 @@ def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: lis
             context = Context(load_ledger(db, ticker) if reader and ticker != MARKET_WIDE else None,
                               reader.rules if reader else None,
                               max((date.fromisoformat(d) for d in done.values() if d), default=None))
-            first_pass = not done
+            started = watch_started(db, thesis.id, ticker, now)
+            fetched = dict(db.execute("select id, fetched_at from documents where ticker = ?", [ticker]).fetchall())
             saved = _last_values(db, thesis.id, ticker)
             for event in events(thesis, evidence, market, market_days=days):
                 if event.name in done or (event.name.startswith("mkt:") and last_market
@@ -225,7 +225,7 @@ def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: lis
                 if ticker == MARKET_WIDE and event.document_id is not None:
                     continue
                 outcome = step(thesis, ticker, event, evidence, market, levels, context)
-                quiet = not notify_history and (first_pass or (today - event.day).days > HISTORY_DAYS)
+                quiet = not notify_history and is_history(event, started, fetched, now)
                 written, saved = _save(db, thesis, ticker, outcome, [] if quiet else channels or [], levels, saved,
                                        latest=context.latest_day is None or event.day >= context.latest_day)
                 if context.latest_day is None or event.day > context.latest_day:
@@ -236,9 +236,32 @@ def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: lis
     return result
 
 
+def watch_started(db: sqlite_utils.Database, thesis: str, ticker: str, now: datetime) -> str:
+    """When this store began scoring the company under the thesis (recorded on the first pass)."""
+    with store.transaction(db, "watch start"):
+        db.execute("insert or ignore into watch_started (thesis, ticker, started_at) values (?, ?, ?)",
+                   [thesis, ticker, now.isoformat(timespec="seconds")])
+        return str(db.execute("select started_at from watch_started where thesis = ? and ticker = ?",
+                              [thesis, ticker]).fetchone()[0])
+
+
+def is_history(event: Event, started: str, fetched: dict[int, str], now: datetime) -> bool:
+    """An event is history, stored and shown but not pushed, when its document was stored before scoring of
+    the company began (a first run: the whole backfill), when a market event is dated before that, or when
+    it is older than HISTORY_DAYS (a back-dated or late-found document). Decided from stored times, so a
+    pass killed and resumed decides as the uninterrupted one did."""
+    if (now.date() - event.day).days > HISTORY_DAYS:
+        return True
+    if event.document_id is not None:
+        return str(fetched.get(event.document_id) or "") <= started
+    return event.day.isoformat() <= started[:10]
+
+
 def _last_values(db: sqlite_utils.Database, thesis: str, ticker: str) -> dict[str, float]:
-    row = db.execute("select pillars from scorecards where thesis = ? and ticker = ? order by as_of desc, id desc "
-                     "limit 1", [thesis, ticker]).fetchone()
+    # The row written last (processing order), not the latest day: a back-dated event's row is the one the
+    # next event is compared with, whether the pass ran through or was killed and resumed.
+    row = db.execute("select pillars from scorecards where thesis = ? and ticker = ? order by id desc limit 1",
+                     [thesis, ticker]).fetchone()
     return json.loads(row[0]) if row else {}
 
 
