@@ -75,6 +75,8 @@ from monitor.fetch.replay import ReplayPlan, load_manifest, replay_samples, samp
 from monitor.market.replay import replay_market  # noqa: E402
 from monitor.pipeline import build_client  # noqa: E402
 from monitor.score.engine import compute  # noqa: E402
+from monitor.ledger.stage import LedgerReader, load_ledger, update_ledgers  # noqa: E402
+from monitor.ledger.units import quantities  # noqa: E402
 from monitor.score.stage import load_inputs, score_pending  # noqa: E402
 from monitor.score.thesis import Thesis, load_theses  # noqa: E402
 from tests.conftest import USER_AGENT, make_config  # noqa: E402
@@ -203,17 +205,29 @@ def replayed_extraction(db: sqlite_utils.Database, extractor: Extractor, origina
 
 
 def timed_queries(db: sqlite_utils.Database, thesis: Thesis, tickers: list[str], day: date) -> dict[str, float]:
-    """Median milliseconds of the library calls behind `monitor documents --ticker` and `monitor scorecard`."""
+    """Median milliseconds of the library calls behind `monitor documents --ticker`, `monitor scorecard`
+    and `monitor ledger`."""
     def scorecard(ticker: str) -> Any:
         evidence, market, ledger = load_inputs(db, thesis, ticker)
         return compute(thesis, ticker, day, evidence, market, ledger=ledger)
 
+    def ledger(ticker: str) -> Any:
+        book = load_ledger(db, ticker)
+        return book.as_of(day, thesis.alerts.lapse_days), quantities(book, day, thesis.alerts.lapse_days)
+
     figures = {}
     for name, work in (("documents --ticker", lambda t: store.list_documents(db, t)),
-                       ("scorecard (load + compute)", scorecard)):
+                       ("scorecard (load + compute)", scorecard),
+                       ("ledger (load + as-of + units)", ledger)):
         work(tickers[0])  # warm the page cache and imports
         figures[name] = statistics.median(seconds(lambda: work(t))[0] for t in tickers) * 1000
     return figures
+
+
+def store_bytes(db: sqlite_utils.Database, db_path: Path) -> int:
+    """The store's size on disk after a checkpoint (the WAL's size depends on when SQLite last folded it)."""
+    db.execute("pragma wal_checkpoint(TRUNCATE)")
+    return sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
 
 
 def run_cli(config: Path, *args: str) -> float:
@@ -255,7 +269,13 @@ def backfill(tmp: Path, count: int, extractor: Extractor, score_companies: int, 
     thesis = load_theses(config.parent / "theses")[0]
     sample = tickers[:: max(1, len(tickers) // score_companies)][:score_companies]
     subset = thesis.model_copy(update={"companies": sample})
-    took, scored = seconds(lambda: score_pending(db, [subset]))
+    reader = LedgerReader.from_dir(RULES)
+    took, rebuilt = seconds(lambda: update_ledgers(db, tickers, reader))
+    print(f"   ledger stage (update_ledgers) for all {len(rebuilt):,} companies: {len(rebuilt) / took:,.1f} "
+          f"companies/s ({took:.1f} s, {db.execute('select count(*) from deals').fetchone()[0]:,} deals)")
+    unscored = store_bytes(db, db_path)
+    took, scored = seconds(lambda: score_pending(db, [subset], reader=reader))
+    per_company = (store_bytes(db, db_path) - unscored) / len(sample)
     sample_docs = db.execute(f"select count(*) from documents where ticker in ({','.join('?' * len(sample))})",
                              sample).fetchone()[0]
     print(f"   score stage (score_pending) on {len(sample)} companies / {sample_docs:,} documents: "
@@ -263,7 +283,12 @@ def backfill(tmp: Path, count: int, extractor: Extractor, score_companies: int, 
           f"{took:.1f} s)" + ("" if len(sample) == companies else
                                f"; all {companies:,} companies at that rate: ~{took * companies / len(sample) / 60:.0f}"
                                " min (not run)"))
-    took, idle = seconds(lambda: score_pending(db, [subset]))
+    rows = {t: db.execute(f"select count(*) from {t}").fetchone()[0] for t in ("scorecards", "deal_events", "alerts")}
+    print(f"   store growth from scoring (values-only scorecard history, alerts): {per_company / 1024:,.0f} "
+          f"KiB per company ({rows['scorecards']:,} scorecard rows, {rows['deal_events']:,} deal events, "
+          f"{rows['alerts']:,} alerts for {len(sample)} companies); with all {companies:,} companies scored the "
+          f"store would be ~{(unscored + per_company * companies) / 2**30:,.2f} GiB (target < 2 GiB)")
+    took, idle = seconds(lambda: score_pending(db, [subset], reader=reader))
     print(f"   score stage again with nothing new (the daemon's every-minute pass): {took * 1000 / len(sample):.1f} "
           f"ms/company ({idle.events} events)")
     took, pending = seconds(lambda: extract_pending(db, extractor))
@@ -294,10 +319,11 @@ def backfill(tmp: Path, count: int, extractor: Extractor, score_companies: int, 
         print(f"   {name:28} {before[name]:15.1f} ms {best:11.1f} ms {before[name] / best:8.0f}x")
     cli_docs = run_cli(config, "documents", "--ticker", queried[1], "--json")
     cli_card = run_cli(config, "scorecard", queried[1], "--json")
+    cli_ledger = run_cli(config, "ledger", queried[1], "--json")
     startup = seconds(lambda: subprocess.run([sys.executable, "-c", "import monitor.cli"], cwd=ROOT, check=True))[0]
     print(f"   CLI once each (subprocess, includes interpreter start; `import monitor.cli` alone: {startup:.2f} s): "
           f"monitor documents --ticker {queried[1]}: {cli_docs:.2f} s, monitor scorecard {queried[1]}: "
-          f"{cli_card:.2f} s")
+          f"{cli_card:.2f} s, monitor ledger {queried[1]}: {cli_ledger:.2f} s")
     return db_path
 
 

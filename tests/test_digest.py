@@ -133,7 +133,7 @@ def test_open_risks_carry_their_value_and_explanation(w33):
     wulf = company(w33, "WULF")
     btc = next(r for r in wulf.risks if r.pillar == "btc_drawdown")
     assert 0 < btc.value < 100 and "btc_usd" in btc.why and "below its 365-day high" in btc.why
-    assert {r.pillar for r in wulf.risks} >= {"btc_drawdown", "financing_cost", "mining_deterioration"}
+    assert {r.pillar for r in wulf.risks} >= {"btc_drawdown", "credit_spread", "financing_cost", "mining_deterioration"}
     assert next(m for m in w33.market if m.series == "btc_usd").value > 0
 
 

@@ -81,15 +81,40 @@ def save_ledger(db: sqlite_utils.Database, ledger: Ledger, fingerprint: str) -> 
             "insert into deal_events (key, deal_key, ticker, day, document_id, event, mw_delta, usd_delta, deal, "
             "cites) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(e.key, e.deal.key, ticker, e.day.isoformat(), e.document_id, e.event, e.mw_delta, e.usd_delta,
-              json.dumps(e.deal.to_dict()), json.dumps(e.cites)) for e in ledger.events])
+              json.dumps(_by_reference(e.deal.to_dict())), json.dumps([_ref(c) for c in e.cites]))
+             for e in ledger.events])
         db.conn.executemany(
             "insert into ledger_unlinked (ticker, document_id, day, family, reason, candidates, cites) "
             "values (?, ?, ?, ?, ?, ?, ?)",
             [(ticker, u.document_id, u.day.isoformat(), u.family, u.reason, json.dumps(u.candidates),
-              json.dumps(u.cites)) for u in ledger.unlinked])
+              json.dumps([_ref(c) for c in u.cites])) for u in ledger.unlinked])
         db.execute("insert into ledger_state (ticker, fingerprint, built_at) values (?, ?, ?) "
                    "on conflict (ticker) do update set fingerprint = excluded.fingerprint, built_at = excluded.built_at",
                    [ticker, fingerprint, store.utcnow()])
+
+
+def _ref(cite: dict[str, str]) -> str:
+    """A citation stored as its disclosure's stable id: the sentence, URL and date live in ``disclosures``
+    once, not again in every event that cites them (they were most of the ledger's bytes)."""
+    return cite.get("disclosure", "")
+
+
+def _by_reference(deal: dict[str, Any]) -> dict[str, Any]:
+    return {**deal, "sources": [[name, _ref(cite)] for name, cite in deal["sources"]]}
+
+
+def _citations(db: sqlite_utils.Database, ticker: str) -> dict[str, dict[str, str]]:
+    """Every citable disclosure of a company by stable id, as Fact.cite() writes it."""
+    rows = db.execute('select document_id, "start", type, sentence, url, published_at from disclosures '
+                      f"where ticker = ? and type in ({', '.join('?' * len(FAMILY_OF_TYPE))})",
+                      [ticker, *FAMILY_OF_TYPE]).fetchall()
+    return {f"{d}:{s or 0}:{t}": {"sentence": sentence, "url": url or "", "date": str(day or "")[:10],
+                                  "disclosure": f"{d}:{s or 0}:{t}"}
+            for d, s, t, sentence, url, day in rows}
+
+
+def _cited(citations: dict[str, dict[str, str]], ref: str) -> dict[str, str]:
+    return citations.get(ref) or {"sentence": "", "url": "", "date": "", "disclosure": ref}
 
 
 def _deal_row(deal: Deal) -> tuple[Any, ...]:
@@ -101,16 +126,20 @@ def _deal_row(deal: Deal) -> tuple[Any, ...]:
 
 
 def load_ledger(db: sqlite_utils.Database, ticker: str) -> Ledger:
-    """The stored ledger of a company, events in time order."""
+    """The stored ledger of a company, events in time order, citations read back from its disclosures."""
     ledger = Ledger(ticker)
+    citations = _citations(db, ticker)
     for row in db.execute("select day, document_id, event, mw_delta, usd_delta, deal, cites from deal_events "
                           "where ticker = ? order by id", [ticker]):
-        ledger.events.append(DealEvent(deal_from_dict(json.loads(row[5])), date.fromisoformat(row[0]), row[1],
-                                       row[2], row[3], row[4], tuple(json.loads(row[6]))))
+        deal = json.loads(row[5])
+        deal["sources"] = [[name, _cited(citations, ref)] for name, ref in deal["sources"]]
+        ledger.events.append(DealEvent(deal_from_dict(deal), date.fromisoformat(row[0]), row[1], row[2], row[3],
+                                       row[4], tuple(_cited(citations, ref) for ref in json.loads(row[6]))))
     for row in db.execute("select document_id, day, family, reason, candidates, cites from ledger_unlinked "
                           "where ticker = ? order by id", [ticker]):
         ledger.unlinked.append(Unlinked(ticker, row[0], date.fromisoformat(row[1]), row[2], row[3],
-                                        tuple(json.loads(row[4])), tuple(json.loads(row[5]))))
+                                        tuple(json.loads(row[4])), tuple(_cited(citations, r)
+                                                                         for r in json.loads(row[5]))))
     return ledger
 
 

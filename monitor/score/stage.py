@@ -265,8 +265,11 @@ def _last_values(db: sqlite_utils.Database, thesis: str, ticker: str) -> dict[st
     return json.loads(row[0]) if row else {}
 
 
-def _material(before: dict[str, float], after: dict[str, float]) -> bool:
-    return any(abs(after.get(k, 0.0) - before.get(k, 0.0)) >= MATERIAL for k in after.keys() | before.keys())
+def _material(thesis: Thesis, before: dict[str, float], after: dict[str, float]) -> bool:
+    """A company pillar moved by MATERIAL points or more. Market-only pillars (the BTC drawdown) are the same
+    for every company and move every week: they are kept once, in market_observations, not per company."""
+    own = {p.id for p in _pillars_of(thesis, "").pillars}
+    return any(abs(after.get(k, 0.0) - before.get(k, 0.0)) >= MATERIAL for k in own)
 
 
 def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step, channels: list[str],
@@ -279,7 +282,7 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step,
     with store.transaction(db, "scorecards"):
         # Plain SQL for the per-event rows: sqlite-utils' insert/upsert re-read the table's schema on every
         # call, a fifth of the stage's time when a backfill brings hundreds of events per company.
-        if ticker != MARKET_WIDE and outcome.changed and (_material(saved, values) or outcome.alerts):
+        if ticker != MARKET_WIDE and outcome.changed and (_material(thesis, saved, values) or outcome.alerts):
             db.execute(
                 "insert or ignore into scorecards (thesis, ticker, as_of, event, backing, pillars, created_at) "
                 "values (?, ?, ?, ?, ?, ?, ?)",
