@@ -85,8 +85,11 @@ def run(
 
     Without --offline/--online the network setting of the config decides; 'auto' goes online
     only when an SEC contact is configured and SEC is reachable, else replays data/samples/.
+    A bad config, secret or store is one error line and exit code 2; --once exits 1 when the
+    extract or score stage failed as a whole.
     """
     from monitor.daemon import run_daemon
+    from monitor.notify.channels import build_channels, close_channels
     from monitor.pipeline import build_runtime, ensure_companies, run_once
 
     if offline and online:
@@ -96,7 +99,9 @@ def run(
         configure_logging(config.monitor.log_format, state.verbose)
         ensure_companies(config)
         mode = "offline" if offline else "online" if online else None
+        close_channels(build_channels(config))  # a bad secret is a start-up error, not a failed send later
         rt = build_runtime(config, state.db_path, mode)
+        store.open_db(rt.db_path).close()  # a garbage, truncated or read-only store: one line, exit 2
     except MonitorError as exc:
         raise fail(exc) from None
     if not once:
@@ -108,7 +113,16 @@ def run(
             summary = run_once(rt, on_job=lambda name: status.update(f"running {name}…"))
     finally:
         rt.close()
-    table = Table(title=f"monitor run --once ({'offline replay' if rt.offline else 'online'})")
+    _print_run(summary, rt.offline, time.perf_counter() - started)
+    failed = summary.failed_stages()
+    if failed:
+        say_error(f"the {' and '.join(failed)} stage failed (see the log above)")
+        raise typer.Exit(code=1)
+
+
+def _print_run(summary: Any, offline: bool, seconds: float) -> None:
+    """The table of what `run --once` fetched, then a line per stage."""
+    table = Table(title=f"monitor run --once ({'offline replay' if offline else 'online'})")
     for column in ("source", "seen", "added", "requests", "errors"):
         table.add_column(column, justify="left" if column == "source" else "right")
     market = [r for r in summary.polls if isinstance(r, MarketPoll)]
@@ -117,8 +131,7 @@ def run(
                        else (result.filings_seen, result.documents_added))
         table.add_row(result.source, str(seen), str(added), str(result.requests), str(len(result.errors)))
     console.print(table)
-    console.print(f"{sum(r.documents_added for r in summary.polls)} documents added in "
-                  f"{time.perf_counter() - started:.1f}s")
+    console.print(f"{sum(r.documents_added for r in summary.polls)} documents added in {seconds:.1f}s")
     if market:
         console.print(f"market: {sum(r.changed for r in market)} observations added or revised "
                       f"({len(market)} source{'s' if len(market) != 1 else ''})", highlight=False)

@@ -7,6 +7,8 @@ config.toml and a database in tmp_path; nothing touches the network.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +197,30 @@ def test_strip_provenance_leaves_a_file_without_header_unchanged() -> None:
     filing = (SAMPLES / "edgar" / "filings" / "mara_8-K_2024-11-21_form8-k.htm").read_bytes()
 
     assert strip_provenance(filing) == filing
+
+
+# --- issue 14.11: a broken store, a failed stage ------------------------------------------------------
+
+
+def test_run_on_a_broken_store_is_one_line_and_a_failed_stage_exits_non_zero(tmp_path: Path) -> None:
+    """Issue 14.11: `run` on a garbage or truncated store printed a 100-line traceback, and `run --once`
+    exited 0 after a stage failed."""
+    good = tmp_path / "good.db"
+    assert monitor(good, "run", "--once", "--offline").exit_code == 0
+    truncated, garbage = tmp_path / "truncated.db", tmp_path / "garbage.db"
+    truncated.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 3])
+    garbage.write_bytes(bytes(range(256)) * 64)
+    for broken in (truncated, garbage):
+        done = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(REPO_CONFIG), "--db", str(broken),
+                               "run", "--once", "--offline"], capture_output=True, timeout=120)
+        lines = done.stderr.decode().strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines[-5:]
+    config = tmp_path / "config.toml"  # the theses cannot be read: the score stage fails as a whole
+    (tmp_path / "theses").mkdir()
+    (tmp_path / "theses" / "broken.toml").write_text("id = [unclosed\n")
+    config.write_text(f'[monitor]\nsamples_dir = "{SAMPLES}"\nrules_dir = "{ROOT / "rules"}"\n'
+                      f'model_path = "{ROOT / "models" / "reader.joblib"}"\ntheses_dir = "{tmp_path / "theses"}"\n'
+                      f'[sec]\ntickers_file = "{ROOT / "data" / "company_tickers.json"}"\n'
+                      '[[companies]]\nticker = "MARA"\n')
+    failed = monitor(tmp_path / "stage.db", "run", "--once", "--offline", config=config)
+    assert failed.exit_code == 1 and "score stage failed" in failed.output, failed.output

@@ -61,6 +61,7 @@ class ExtractResult:
     disclosures: int = 0
     errors: list[str] = field(default_factory=list)
     rules_version: str = ""
+    aborted: bool = False  # the stage failed as a whole (store, rules, a bug), not one document
 
 
 def load_extractor(rules_dir: Path, model_path: Path) -> ExtractorLike:
