@@ -236,12 +236,15 @@ def ingest(
     published: Annotated[str, typer.Option("--published", help="Publication date, YYYY-MM-DD.")] = "",
     form: Annotated[str, typer.Option("--form", help="Form or kind, e.g. 8-K or PR.")] = "",
 ) -> None:
-    """Add documents that arrived outside the watched sources."""
+    """Add documents that arrived outside the watched sources: regular text or HTML files of at most
+    http.max_body_bytes each (devices, pipes and binary data are refused)."""
     from monitor.fetch.ingest import ingest_file
 
     try:
-        db = state.db()
-        results = [ingest_file(db, path, ticker, url=url, published=published, form=form) for path in files]
+        config = state.config()
+        db = state.db(config)
+        results = [ingest_file(db, path, ticker, url=url, published=published, form=form,
+                               max_bytes=config.http.max_body_bytes) for path in files]
     except MonitorError as exc:
         raise fail(exc) from None
     for result in results:

@@ -7,6 +7,7 @@ config.toml and a database in tmp_path; nothing touches the network.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,19 @@ def test_run_on_a_broken_store_is_one_line_and_a_failed_stage_exits_non_zero(tmp
                       '[[companies]]\nticker = "MARA"\n')
     failed = monitor(tmp_path / "stage.db", "run", "--once", "--offline", config=config)
     assert failed.exit_code == 1 and "score stage failed" in failed.output, failed.output
+
+
+def test_ingest_refuses_a_device_an_oversized_file_and_binary_content(tmp_path: Path) -> None:
+    """Issue 14.13: `ingest` read /dev/zero forever, a 200 MB file whole, and stored random bytes as text."""
+    config = tmp_path / "config.toml"
+    config.write_text("[http]\nmax_body_bytes = 50000\n")
+    (tmp_path / "big.txt").write_text("The company signed a lease. " * 2000)
+    (tmp_path / "random.bin").write_bytes(random.Random(14).randbytes(20000))
+    expected = {"/dev/zero": "not a regular file", str(tmp_path / "big.txt"): "50,000-byte limit",
+                str(tmp_path / "random.bin"): "binary data"}
+    for path, cause in expected.items():
+        done = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(config), "--db",
+                               str(tmp_path / "m.db"), "ingest", path, "--ticker", "MARA"],
+                              capture_output=True, timeout=60)
+        assert done.returncode == 2 and cause in done.stderr.decode(), done.stderr.decode()[-1000:]
+    assert documents_json(tmp_path / "m.db") == []

@@ -38,9 +38,10 @@ import sqlite_utils
 
 from monitor import store
 from monitor.documents import normalise_text, strip_provenance
-from monitor.errors import ConfigError, MonitorError, ParseError
+from monitor.errors import ConfigError, MonitorError
 from monitor.extract.model import Disclosure
 from monitor.fetch.html_text import body_to_text
+from monitor.fetch.ingest import read_local_document
 
 log = logging.getLogger(__name__)
 
@@ -319,31 +320,8 @@ def _fail(sink: IO[str], result: JsonlResult, on_error: Callable[[int, str], Non
     sink.write(json.dumps({"id": record_id, "disclosures": [], "error": message}) + "\n")
 
 
-_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
-_NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL)
-
-
-def looks_binary(data: bytes) -> bool:
-    """NUL bytes, or more than 2% C0 control characters in the first 64 KiB: not a text or HTML document."""
-    sample = data[:65536]
-    if b"\x00" in sample:
-        return True
-    controls = len(sample.translate(None, _NOT_CONTROL))
-    return controls > 0.02 * len(sample)
-
-
 def read_document_file(path: Path, max_bytes: int) -> str:
     """The text of an HTML or text file, parsed as fetched bodies are; ParseError when it is not one."""
-    source = str(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ParseError(source, f"{size:,} bytes is more than the {max_bytes:,}-byte limit "
-                                     "(http.max_body_bytes)")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(source, f"cannot read: {exc.strerror or exc}") from exc
-    if looks_binary(data):
-        raise ParseError(source, "binary data, not a text or HTML document")
+    data = read_local_document(path, max_bytes)
     content_type = "text/html" if path.suffix.lower() in (".htm", ".html", ".xhtml") else ""
-    return body_to_text(strip_provenance(data), content_type, source).text
+    return body_to_text(strip_provenance(data), content_type, str(path)).text
