@@ -14,7 +14,8 @@ would otherwise be logged every minute).
 
 ``reextract_parallel`` extracts texts in worker processes and writes their
 results in the parent, in document order, one transaction per document, so its
-store ends up equal to ``reextract_all``'s. Workers build their own extractor
+store ends up equal to ``reextract_all``'s. A worker exits when its parent
+dies, however it dies (SIGKILL included), so no worker outlives a killed run. Workers build their own extractor
 from a picklable factory (``functools.partial(Extractor.from_paths, rules_dir, model_path)``).
 
 The ``monitor extract`` helpers (``extract_jsonl``, ``read_document_file``)
@@ -27,6 +28,9 @@ import collections
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -173,7 +177,26 @@ _worker_extractor: ExtractorLike | None = None
 
 def _start_worker(factory: Callable[[], ExtractorLike]) -> None:
     global _worker_extractor
+    _exit_with_parent()
     _worker_extractor = factory()
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the parent process is gone.
+
+    A parent killed with SIGKILL cannot shut its pool down: the workers would wait on the call queue
+    for ever (and keep multiprocessing's resource tracker alive with them). The parent's sentinel (a
+    pipe the parent holds open) becomes readable when it dies, whatever killed it.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _extract_in_worker(text: str) -> tuple[str, list[dict[str, Any]], str]:
