@@ -172,9 +172,10 @@ def status(
     fail_on_dead_letters: Annotated[bool, typer.Option(
         "--fail-on-dead-letters", help="Dead letters in the outbox make the status unhealthy too.")] = False,
 ) -> None:
-    """Health: last success per source against its [health] window, outbox queues and dead letters,
-    recent errors and counts. Exits 0 when healthy, 1 when a source is stale (or nothing ever ran),
-    2 when the config or the store cannot be read."""
+    """Health: last success per source against its [health] window, outbox queues, stuck messages and
+    dead letters, recent errors and counts. Exits 0 when healthy, 1 when a source is stale, outbox
+    messages are stuck past their due time (or nothing ever ran), 2 when the config or the store
+    cannot be read."""
     from monitor.health import check_health
 
     try:
