@@ -299,12 +299,16 @@ def with_last_good(rt: Runtime, db: store.sqlite_utils.Database, name: str, load
     return value
 
 
+def current_theses(rt: Runtime, db: store.sqlite_utils.Database) -> list[Thesis]:
+    """The theses as ``theses_dir`` holds them now, or the last good ones when an edit broke them."""
+    theses_dir = rt.config.path(rt.config.monitor.theses_dir)
+    return with_last_good(rt, db, "theses", lambda: load_theses(theses_dir))
+
+
 def job_score(rt: Runtime) -> ScoreResult:
     """Scorecards and alerts for every thesis and company, from the new disclosures and market data."""
     def work(db: store.sqlite_utils.Database) -> ScoreResult:
-        theses_dir = rt.config.path(rt.config.monitor.theses_dir)
-        theses: list[Thesis] = with_last_good(rt, db, "theses", lambda: load_theses(theses_dir))
-        result = score_pending(db, theses, channels=list(rt.config.notify.channels))
+        result = score_pending(db, current_theses(rt, db), channels=list(rt.config.notify.channels))
         if result.events:
             log.info("score: %d events, %d scorecard changes, %d alerts", result.events, result.scorecards,
                      result.alerts)
@@ -343,15 +347,14 @@ def _digest_builder(rt: Runtime, db: store.sqlite_utils.Database) -> Callable[[s
 
     def build(week: str, channel: str) -> Message:
         if week not in rendered:
-            theses = with_last_good(rt, db, "theses", lambda: load_theses(rt.config.path(rt.config.monitor.theses_dir)))
-            rendered[week] = render_week(db, theses, iso_week_bounds(week)[1],
+            rendered[week] = render_week(db, current_theses(rt, db), iso_week_bounds(week)[1],
                                          rt.config.path(rt.config.notify.digest_dir))
         return channel_message(*rendered[week], channel)
 
     return build
 
 
-def job_digest(rt: Runtime, now: datetime | None = None) -> str | None:
+def job_digest(rt: Runtime) -> str | None:
     """Queue the digest of the last scheduled moment in the outbox, once; return its week, or None.
 
     Run at the scheduled minute and at every daemon start: a week is due when a daemon was
@@ -363,7 +366,7 @@ def job_digest(rt: Runtime, now: datetime | None = None) -> str | None:
     from monitor.notify.outbox import digest_weeks, enqueue_digest
     from monitor.notify.weekly import last_digest_moment, render_week
 
-    now = now or datetime.now(UTC)
+    now = datetime.now(UTC)
     moment = last_digest_moment(rt.config.notify, now)
     week_end = default_week_end(moment.date())
     week = week_label(week_end)
@@ -371,14 +374,14 @@ def job_digest(rt: Runtime, now: datetime | None = None) -> str | None:
     def work(db: store.sqlite_utils.Database) -> str | None:
         if week in digest_weeks(db) or not daemon_started_before(db, moment):
             return None
-        theses = with_last_good(rt, db, "theses", lambda: load_theses(rt.config.path(rt.config.monitor.theses_dir)))
-        files = render_week(db, theses, week_end, rt.config.path(rt.config.notify.digest_dir))[1]
+        files = render_week(db, current_theses(rt, db), week_end, rt.config.path(rt.config.notify.digest_dir))[1]
         enqueue_digest(db, week, list(rt.config.notify.channels), now.isoformat(timespec="seconds"))
         log.info("digest %s written to %s and queued for %s", week, files.html_path,
                  ", ".join(rt.config.notify.channels))
         return week
 
     return _stage(rt, "digest", lambda **_: None, work)
+
 
 def register_companies(rt: Runtime) -> None:
     db = store.open_db(rt.db_path)

@@ -14,9 +14,9 @@ from monitor.errors import DeliveryError
 from monitor.extract.extractor import Extractor
 from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
-from monitor.notify.message import Message, Receipt
 from monitor.health import check_health
 from monitor.notify.email import EmailChannel, EmailSettings
+from monitor.notify.message import Message, Receipt
 from monitor.notify.outbox import DeliverySettings, _claim, deliver_pending, outbox_summary
 from monitor.notify.slack import SlackChannel
 from monitor.runs import record_start

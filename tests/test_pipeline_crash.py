@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ import pytest
 from monitor import store
 from monitor.config import load_config
 from monitor.notify.email import message_id
-from monitor.pipeline import build_runtime, job_deliver, run_once
+from monitor.pipeline import Runtime, build_runtime, job_deliver, run_once
 from tests.crash_world import World
 from tests.flaky_cli import BUG_DIR_ENV
 from tests.receivers import Answer, WebhookReceiver
@@ -82,19 +83,30 @@ def undelivered(db_path: Path) -> int:
         db.close()
 
 
-def catch_up(config_path: Path) -> None:
+def catch_up(config_path: Path, deliver: Callable[[Runtime], object] = job_deliver) -> None:
     """What a restart does: every job once, then deliver until the outbox is empty."""
     rt = build_runtime(load_config(config_path))
     try:
         run_once(rt)
         for _ in range(100):
-            job_deliver(rt)
+            deliver(rt)
             if undelivered(rt.db_path) == 0:
                 return
             time.sleep(0.2)
         raise AssertionError(f"outbox not empty: {undelivered(rt.db_path)} alerts left")
     finally:
         rt.close()
+
+
+def flaky_deliver(rt: Runtime) -> None:
+    """``monitor deliver`` in a process of its own, with the harness's channel bug (tests/flaky_cli.py).
+
+    It exits 1 when a message failed (the bug did its work) and 0 when all went; nothing else.
+    """
+    done = subprocess.run([sys.executable, "-m", "tests.flaky_cli", "--config", str(rt.config.base_dir / "config.toml"),
+                           "deliver"], env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          timeout=120, check=False)
+    assert done.returncode in (0, 1), done.stderr.decode()[-2000:]
 
 
 def start(config_path: Path, log_path: Path, *command: str) -> subprocess.Popen:
@@ -188,7 +200,7 @@ def test_killed_daemon_ends_with_the_store_of_a_run_never_killed(tmp_path, world
                 os.killpg(rival.pid, signal.SIGKILL)
                 rival.wait()
                 killed += 1
-            catch_up(crashed)
+            catch_up(crashed, flaky_deliver)
         db = store.open_db(tmp_path / "crashed" / "monitor.db")
         sent = db.execute("select channel, message_key, count(*) from outbox group by 1, 2").fetchall()
         db.close()

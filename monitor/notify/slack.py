@@ -117,7 +117,7 @@ _WORD_JOINER = "\u2060"
 _SLACK_HOOK = re.compile(r"https?://hooks\.slack(?:-gov)?\.com/\S+", re.IGNORECASE)
 _LOOPBACK_NAMES = {"localhost"}
 _MIN_FRAGMENT = 6  # a shorter echoed piece of a secret path segment is not worth redacting (nor guessable)
-_WORD = re.compile(r"[A-Za-z0-9_-]{%d,}" % _MIN_FRAGMENT)
+_WORD = re.compile(rf"[A-Za-z0-9_-]{{{_MIN_FRAGMENT},}}")
 
 
 # ---------------------------------------------------------------------------- escaping

@@ -28,7 +28,6 @@ from monitor.notify.digest import (
     Digest,
     DigestFiles,
     build_digest,
-    default_week_end,
     digest_message,
     render_digest,
     summary_text,
@@ -89,7 +88,3 @@ def last_digest_moment(notify: NotifySettings, now: datetime) -> datetime:
             return moment
     raise AssertionError("a weekday recurs within 8 days")  # pragma: no cover
 
-
-def due_week_end(notify: NotifySettings, now: datetime) -> date:
-    """The week the digest of the last scheduled moment covers: the last week complete at that moment."""
-    return default_week_end(last_digest_moment(notify, now).date())
