@@ -88,8 +88,11 @@ def run(
 
     Without --offline/--online the network setting of the config decides; 'auto' goes online
     only when an SEC contact is configured and SEC is reachable, else replays data/samples/.
+    A bad config, secret or store is one error line and exit code 2; --once exits 1 when the
+    extract or score stage failed as a whole.
     """
     from monitor.daemon import run_daemon
+    from monitor.notify.channels import build_channels, close_channels
     from monitor.pipeline import build_runtime, ensure_companies, run_once
 
     if offline and online:
@@ -99,8 +102,10 @@ def run(
         configure_logging(config.monitor.log_format, state.verbose)
         ensure_companies(config)
         mode = "offline" if offline else "online" if online else None
+        close_channels(build_channels(config))  # a bad secret is a start-up error, not a failed send later
         rt = build_runtime(config, state.db_path, mode)
         rt.notify_history = notify_history
+        store.open_db(rt.db_path).close()  # a garbage, truncated or read-only store: one line, exit 2
     except MonitorError as exc:
         raise fail(exc) from None
     if not once:
@@ -112,7 +117,16 @@ def run(
             summary = run_once(rt, on_job=lambda name: status.update(f"running {name}…"))
     finally:
         rt.close()
-    table = Table(title=f"monitor run --once ({'offline replay' if rt.offline else 'online'})")
+    _print_run(summary, rt.offline, time.perf_counter() - started)
+    failed = summary.failed_stages()
+    if failed:
+        say_error(f"the {' and '.join(failed)} stage failed (see the log above)")
+        raise typer.Exit(code=1)
+
+
+def _print_run(summary: Any, offline: bool, seconds: float) -> None:
+    """The table of what `run --once` fetched, then a line per stage."""
+    table = Table(title=f"monitor run --once ({'offline replay' if offline else 'online'})")
     for column in ("source", "seen", "added", "requests", "errors"):
         table.add_column(column, justify="left" if column == "source" else "right")
     market = [r for r in summary.polls if isinstance(r, MarketPoll)]
@@ -121,8 +135,7 @@ def run(
                        else (result.filings_seen, result.documents_added))
         table.add_row(result.source, str(seen), str(added), str(result.requests), str(len(result.errors)))
     console.print(table)
-    console.print(f"{sum(r.documents_added for r in summary.polls)} documents added in "
-                  f"{time.perf_counter() - started:.1f}s")
+    console.print(f"{sum(r.documents_added for r in summary.polls)} documents added in {seconds:.1f}s")
     if market:
         console.print(f"market: {sum(r.changed for r in market)} observations added or revised "
                       f"({len(market)} source{'s' if len(market) != 1 else ''})", highlight=False)
@@ -163,9 +176,10 @@ def status(
     fail_on_dead_letters: Annotated[bool, typer.Option(
         "--fail-on-dead-letters", help="Dead letters in the outbox make the status unhealthy too.")] = False,
 ) -> None:
-    """Health: last success per source against its [health] window, outbox queues and dead letters,
-    recent errors and counts. Exits 0 when healthy, 1 when a source is stale (or nothing ever ran),
-    2 when the config or the store cannot be read."""
+    """Health: last success per source against its [health] window, outbox queues, stuck messages and
+    dead letters, recent errors and counts. Exits 0 when healthy, 1 when a source is stale, outbox
+    messages are stuck past their due time (or nothing ever ran), 2 when the config or the store
+    cannot be read."""
     from monitor.health import check_health
 
     try:
@@ -227,12 +241,15 @@ def ingest(
     published: Annotated[str, typer.Option("--published", help="Publication date, YYYY-MM-DD.")] = "",
     form: Annotated[str, typer.Option("--form", help="Form or kind, e.g. 8-K or PR.")] = "",
 ) -> None:
-    """Add documents that arrived outside the watched sources."""
+    """Add documents that arrived outside the watched sources: regular text or HTML files of at most
+    http.max_body_bytes each (devices, pipes and binary data are refused)."""
     from monitor.fetch.ingest import ingest_file
 
     try:
-        db = state.db()
-        results = [ingest_file(db, path, ticker, url=url, published=published, form=form) for path in files]
+        config = state.config()
+        db = state.db(config)
+        results = [ingest_file(db, path, ticker, url=url, published=published, form=form,
+                               max_bytes=config.http.max_body_bytes) for path in files]
     except MonitorError as exc:
         raise fail(exc) from None
     for result in results:

@@ -15,6 +15,7 @@ import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -25,11 +26,20 @@ DEFAULT_FORMS = ["8-K", "8-K/A", "10-Q", "10-Q/A", "10-K", "10-K/A", "6-K", "6-K
 
 # SEC asks for "Sample Company Name AdminContact@<sample company domain>.com";
 # it rejects agents that carry URLs or parentheses.
-_USER_AGENT = re.compile(r"^[A-Za-z0-9][\w .,&'-]*\s+[\w.+-]+@[\w-]+(\.[\w-]+)+$")
+_USER_AGENT = re.compile(r"^[A-Za-z0-9][\w .,&'-]*[ ]+[\w.+-]+@[\w-]+(\.[\w-]+)+$")
+# A line break or tab in a header value or URL fails every request later, or splits a header.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# Upper bounds: a value that validates must not overflow a timedelta or a scheduler later (1e308 minutes).
+YEAR_MINUTES = 366 * 24 * 60
+YEAR_HOURS = 366 * 24
+DAY_SECONDS = 24 * 3600
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are no interval, timeout or factor: refused everywhere, naming the key.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class MonitorSettings(_Strict):
@@ -59,7 +69,7 @@ class SecSettings(_Strict):
 
     def resolved_user_agent(self) -> str:
         """The User-Agent from the environment variable, else from the file."""
-        return os.environ.get(self.user_agent_env, "").strip() or self.user_agent.strip()
+        return secret_from_env(self.user_agent_env) or self.user_agent.strip()
 
     @field_validator("user_agent")
     @classmethod
@@ -91,12 +101,12 @@ class HttpSettings(_Strict):
 
 
 class ScheduleSettings(_Strict):
-    edgar_poll_minutes: float = Field(10.0, gt=0)
-    feeds_poll_minutes: float = Field(15.0, gt=0)
-    reconcile_hours: float = Field(6.0, gt=0)
-    tickers_refresh_hours: float = Field(24.0, gt=0)
-    extract_minutes: float = Field(1.0, gt=0)
-    market_hours: float = Field(6.0, gt=0)
+    edgar_poll_minutes: float = Field(10.0, gt=0, le=YEAR_MINUTES)
+    feeds_poll_minutes: float = Field(15.0, gt=0, le=YEAR_MINUTES)
+    reconcile_hours: float = Field(6.0, gt=0, le=YEAR_HOURS)
+    tickers_refresh_hours: float = Field(24.0, gt=0, le=YEAR_HOURS)
+    extract_minutes: float = Field(1.0, gt=0, le=YEAR_MINUTES)
+    market_hours: float = Field(6.0, gt=0, le=YEAR_HOURS)
 
 
 def _listed_once(what: str, names: list[str]) -> None:
@@ -219,8 +229,8 @@ class HealthSettings(_Strict):
     for that job in ``stale_after_minutes`` (e.g. ``{ edgar-latest = 60 }``).
     """
 
-    stale_factor: float = Field(3.0, ge=1.0)
-    stale_after_minutes: dict[FetchJobName, Annotated[float, Field(gt=0)]] = {}
+    stale_factor: float = Field(3.0, ge=1.0, le=100.0)
+    stale_after_minutes: dict[FetchJobName, Annotated[float, Field(gt=0, le=YEAR_MINUTES)]] = {}
 
 
 class SecretsSettings(_Strict):
@@ -243,15 +253,15 @@ class EmailSettingsFile(_Strict):
     username: str = ""
     sender: str = ""
     recipients: list[str] = []
-    timeout_seconds: float = Field(20.0, gt=0)
+    timeout_seconds: float = Field(20.0, gt=0, le=300)  # within the outbox's claim lease (10 min)
 
 
 class NotifySettings(_Strict):
     channels: list[Literal["slack", "email"]] = []
-    batch_window_minutes: float = Field(10.0, ge=0)
-    max_attempts: int = Field(8, ge=1)
-    retry_base_seconds: float = Field(30.0, gt=0)
-    deliver_seconds: float = Field(30.0, gt=0)
+    batch_window_minutes: float = Field(10.0, ge=0, le=24 * 60)
+    max_attempts: int = Field(8, ge=1, le=100)
+    retry_base_seconds: float = Field(30.0, gt=0, le=DAY_SECONDS)
+    deliver_seconds: float = Field(30.0, gt=0, le=DAY_SECONDS)
     source_failure_threshold: int = Field(3, ge=1)
     push_history: bool = False  # push a first run's or a backfill's alerts too (as `run --notify-history`)
     digest_day_of_week: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
@@ -260,6 +270,28 @@ class NotifySettings(_Strict):
     digest_dir: Path = Path("data/digests")
     slack: SlackSettings = SlackSettings()
     email: EmailSettingsFile = EmailSettingsFile()
+
+    @field_validator("digest_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hour, minute = (int(part) for part in value.split(":"))
+        if hour > 23 or minute > 59:
+            raise ValueError(f"{value!r} is not a time of day (HH:MM, 00:00 to 23:59)")
+        return value
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, America/New_York)") from None
+        return value
+
+    def digest_clock(self) -> tuple[int, int]:
+        """``digest_time`` as (hour, minute)."""
+        hour, minute = (int(part) for part in self.digest_time.split(":"))
+        return hour, minute
 
 
 class Company(_Strict):
@@ -306,6 +338,20 @@ class Config(_Strict):
     def _unique(cls, value: list[Company]) -> list[Company]:
         _listed_once("ticker", [company.ticker for company in value])
         return value
+
+
+def secret_from_env(variable: str, *, strip: bool = True) -> str:
+    """The value of an environment variable holding a secret, stripped; "" when unset.
+
+    A control character inside (a pasted line break or tab) is a start-up ConfigError naming the
+    variable and never the value, rather than an httpx error with the value in it at the first send.
+    """
+    value = os.environ.get(variable, "")
+    value = value.strip() if strip else value
+    if _CONTROL.search(value):
+        raise ConfigError(f"${variable}: contains a control character (a line break or tab?); "
+                          "the value is not shown")
+    return value
 
 
 def check_user_agent(value: str) -> str:
@@ -359,4 +405,8 @@ def require_sec_contact(config: Config) -> str:
     try:
         return check_user_agent(agent)
     except ValueError as exc:
+        if secret_from_env(config.sec.user_agent_env):  # the value is not echoed from the environment
+            raise ConfigError(f"sec.user_agent: ${config.sec.user_agent_env} is not in SEC's form 'Company Name "
+                              "admin@example.com' (a name, then a contact e-mail; no URL or parentheses); "
+                              "the value is not shown") from None
         raise ConfigError(f"sec.user_agent: {exc}") from None

@@ -46,10 +46,12 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
         )
     notify = rt.config.notify
     if notify.channels:
-        hour, minute = (int(part) for part in notify.digest_time.split(":"))
+        hour, minute = notify.digest_clock()
         scheduler.add_job(job_digest, CronTrigger(day_of_week=notify.digest_day_of_week, hour=hour, minute=minute,
                                                   timezone=notify.digest_timezone),
                           args=[rt], id="digest", name="weekly digest")
+        # At start too: a week whose digest moment passed while the daemon was down is queued now.
+        scheduler.add_job(job_digest, args=[rt], id="digest-catch-up", name="missed weekly digest")
     return scheduler
 
 

@@ -20,6 +20,10 @@ The rules, as an operator would expect them:
 * The run judged is the running daemon's when one is recorded and its process is
   alive, so a manual ``monitor run --once`` beside it does not change the verdict.
 * A store no run was ever recorded in is unhealthy (nothing is watching).
+* Outbox rows still queued long after they were due (a due time, batch window and
+  claim lease all past by ``stale_factor`` x ``notify.deliver_seconds``, at least
+  ``STUCK_AFTER``) are unhealthy: delivery is jammed or not running, and alerts are
+  not reaching anyone while every source looks fine.
 * Dead letters are reported always but fail health only when asked
   (``fail_on_dead_letters``): they need a person (a revoked webhook, a bad address),
   while restarting or paging on the daemon would not bring them back.
@@ -40,12 +44,13 @@ from monitor.fetch.feeds import feed_source_name
 from monitor.fetch.replay import REPLAY_SOURCE
 from monitor.market.fetch import market_source_name, market_sources
 from monitor.market.replay import MARKET_REPLAY_SOURCE
-from monitor.notify.outbox import outbox_summary
+from monitor.notify.outbox import outbox_summary, stuck_messages
 from monitor.pipeline import Runtime, fetch_jobs
 from monitor.runs import current_run
 from monitor.tickers import TICKERS_SOURCE
 
 QUEUED = ("pending", "sending")
+STUCK_AFTER = timedelta(minutes=15)  # the least a due message may wait before health calls it stuck
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Health:
     sources: list[SourceHealth]
     queues: dict[str, dict[str, int]]  # channel -> status -> rows
     queued: int
+    stuck: dict[str, int]  # channel -> rows queued long past their due time
     dead_letters: int
     recent_dead_letters: list[dict[str, Any]]
 
@@ -141,13 +147,23 @@ def check_health(db: sqlite_utils.Database, config: Config, *, now: datetime | N
     queues = outbox["channels"]
     dead = sum(counts.get("dead", 0) for counts in queues.values())
     queued = sum(counts.get(status, 0) for counts in queues.values() for status in QUEUED)
+    stuck = stuck_messages(db, now - stuck_window(config)) if "alerts" in db.table_names() else {}
+    for channel, count in stuck.items():
+        reasons.append(f"outbox {channel}: {count} message row{'s' if count != 1 else ''} stuck past their due time")
     if dead and fail_on_dead_letters:
         reasons.append(f"{dead} dead letter{'s' if dead != 1 else ''} in the outbox")
     return Health(
         healthy=not reasons, reasons=reasons, checked_at=now.isoformat(timespec="seconds"), run=run,
-        sources=sources, queues=queues, queued=queued,
+        sources=sources, queues=queues, queued=queued, stuck=stuck,
         dead_letters=dead, recent_dead_letters=outbox["dead_letters"],
     )
+
+
+def stuck_window(config: Config) -> timedelta:
+    """How long past its due time a queued message may wait: the batch window, then a few delivery turns."""
+    notify = config.notify
+    turns = timedelta(seconds=notify.deliver_seconds * config.health.stale_factor)
+    return timedelta(minutes=notify.batch_window_minutes) + max(turns, STUCK_AFTER)
 
 
 def _stale_reason(name: str, success: datetime | None, window: timedelta, error: str) -> str:

@@ -14,6 +14,7 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable, Literal, TypeVar, Union, cast
 from urllib.parse import urlsplit
@@ -29,10 +30,11 @@ from monitor.fetch.links import LinkPolicy
 from monitor.fetch.replay import REPLAY_SOURCE, ReplayPlan, replay_samples
 from monitor.fetch.result import PollResult
 from monitor.market.fetch import Download, download_series, market_source_name, market_sources, save_downloads
-from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
-from monitor.notify.outbox import DeliveryResult
-from monitor.runs import record_start
 from monitor.ledger.stage import LedgerReader
+from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
+from monitor.notify.message import Message
+from monitor.notify.outbox import DeliveryResult
+from monitor.runs import daemon_started_before, record_start
 from monitor.score.stage import ScoreResult, score_pending
 from monitor.score.thesis import Thesis, load_theses
 from monitor.tickers import (
@@ -269,24 +271,28 @@ def job_extract(rt: Runtime) -> ExtractResult:
     return _stage(rt, "extract", ExtractResult, work)
 
 
-S = TypeVar("S", ExtractResult, ScoreResult, DeliveryResult)
+S = TypeVar("S")
 
 
 def _stage(rt: Runtime, name: str, failed: Callable[..., S], work: Callable[[store.sqlite_utils.Database], S]) -> S:
-    """Run a stage on its own connection; any failure is logged and returned, never raised."""
+    """Run a stage on its own connection; any failure is logged and returned, never raised.
+
+    ``failed(errors=[…], aborted=True)`` makes the result of a stage that failed as a whole (the
+    store, the rules, a bug), which ``monitor run --once`` turns into a non-zero exit.
+    """
     try:
         db = store.open_db(rt.db_path)
     except MonitorError as exc:
         log.warning("%s: %s", name, exc)
-        return failed(errors=[str(exc)])
+        return failed(errors=[str(exc)], aborted=True)
     try:
         return work(db)
     except MonitorError as exc:
         log.warning("%s: %s", name, exc)
-        return failed(errors=[str(exc)])
+        return failed(errors=[str(exc)], aborted=True)
     except Exception as exc:  # a bug must not kill the scheduler; it is logged with its traceback
         log.exception("%s: unexpected failure", name)
-        return failed(errors=[f"{type(exc).__name__}: {exc}"])
+        return failed(errors=[f"{type(exc).__name__}: {exc}"], aborted=True)
     finally:
         db.close()
 
@@ -312,14 +318,18 @@ def with_last_good(rt: Runtime, db: store.sqlite_utils.Database, name: str, load
     return value
 
 
+def current_theses(rt: Runtime, db: store.sqlite_utils.Database) -> list[Thesis]:
+    """The theses as ``theses_dir`` holds them now, or the last good ones when an edit broke them."""
+    theses_dir = rt.config.path(rt.config.monitor.theses_dir)
+    return with_last_good(rt, db, "theses", lambda: load_theses(theses_dir))
+
+
 def job_score(rt: Runtime) -> ScoreResult:
     """Scorecards and alerts for every thesis and company, from the new disclosures and market data."""
     def work(db: store.sqlite_utils.Database) -> ScoreResult:
-        theses_dir = rt.config.path(rt.config.monitor.theses_dir)
-        theses: list[Thesis] = with_last_good(rt, db, "theses", lambda: load_theses(theses_dir))
         rules_dir = rt.config.path(rt.config.monitor.rules_dir)
         reader = with_last_good(rt, db, "ledger rules", lambda: LedgerReader.from_dir(rules_dir))
-        result = score_pending(db, theses, channels=list(rt.config.notify.channels), reader=reader,
+        result = score_pending(db, current_theses(rt, db), channels=list(rt.config.notify.channels), reader=reader,
                                notify_history=rt.notify_history or rt.config.notify.push_history)
         if result.events:
             log.info("score: %d events, %d scorecard changes, %d alerts", result.events, result.scorecards,
@@ -339,7 +349,7 @@ def job_deliver(rt: Runtime) -> DeliveryResult:
         raise_source_alerts(db, rt.config.notify.source_failure_threshold, list(rt.config.notify.channels))
         channels = build_channels(rt.config)
         try:
-            result = deliver_pending(db, channels, delivery_settings(rt.config))
+            result = deliver_pending(db, channels, delivery_settings(rt.config), digests=_digest_builder(rt, db))
         finally:
             close_channels(channels)
         if result.sent or result.errors:
@@ -350,29 +360,49 @@ def job_deliver(rt: Runtime) -> DeliveryResult:
     return _stage(rt, "deliver", DeliveryResult, work)
 
 
-def job_digest(rt: Runtime) -> None:
-    """The scheduled weekly digest: last completed week, written to notify.digest_dir and sent."""
-    from datetime import date
+def _digest_builder(rt: Runtime, db: store.sqlite_utils.Database) -> Callable[[str, str], Message]:
+    """Builds a queued digest's message for a channel when the outbox sends it (rendered once per pass)."""
+    from monitor.notify.digest import iso_week_bounds
+    from monitor.notify.weekly import channel_message, render_week
 
-    from monitor.notify.channels import build_channels, close_channels
-    from monitor.notify.digest import default_week_end
-    from monitor.notify.weekly import weekly_digest
+    rendered: dict[str, Any] = {}
 
-    channels = {}
-    db = store.open_db(rt.db_path)
-    try:
-        theses = with_last_good(rt, db, "theses", lambda: load_theses(rt.config.path(rt.config.monitor.theses_dir)))
-        channels = build_channels(rt.config)
-        run = weekly_digest(db, theses, default_week_end(date.today()), rt.config.path(rt.config.notify.digest_dir),
-                            channels)
-        log.info("digest %s written to %s; sent: %s", run.week, run.files.html_path, run.sent or "nowhere")
-    except MonitorError as exc:
-        log.error("digest: %s", exc)
-    except Exception:  # a bug must not kill the scheduler; it is logged with its traceback
-        log.exception("digest: unexpected failure")
-    finally:
-        close_channels(channels)
-        db.close()
+    def build(week: str, channel: str) -> Message:
+        if week not in rendered:
+            rendered[week] = render_week(db, current_theses(rt, db), iso_week_bounds(week)[1],
+                                         rt.config.path(rt.config.notify.digest_dir))
+        return channel_message(*rendered[week], channel)
+
+    return build
+
+
+def job_digest(rt: Runtime) -> str | None:
+    """Queue the digest of the last scheduled moment in the outbox, once; return its week, or None.
+
+    Run at the scheduled minute and at every daemon start: a week is due when a daemon was
+    started before its moment (the monitor was meant to be running then) and it is not queued
+    yet, so a daemon that was down at that minute catches up, and a restart sends nothing twice.
+    The outbox then sends it with retries and dead letters, as it does alerts.
+    """
+    from monitor.notify.digest import default_week_end, week_label
+    from monitor.notify.outbox import digest_weeks, enqueue_digest
+    from monitor.notify.weekly import last_digest_moment, render_week
+
+    now = datetime.now(UTC)
+    moment = last_digest_moment(rt.config.notify, now)
+    week_end = default_week_end(moment.date())
+    week = week_label(week_end)
+
+    def work(db: store.sqlite_utils.Database) -> str | None:
+        if week in digest_weeks(db) or not daemon_started_before(db, moment):
+            return None
+        files = render_week(db, current_theses(rt, db), week_end, rt.config.path(rt.config.notify.digest_dir))[1]
+        enqueue_digest(db, week, list(rt.config.notify.channels), now.isoformat(timespec="seconds"))
+        log.info("digest %s written to %s and queued for %s", week, files.html_path,
+                 ", ".join(rt.config.notify.channels))
+        return week
+
+    return _stage(rt, "digest", lambda **_: None, work)
 
 
 def register_companies(rt: Runtime) -> None:
@@ -424,6 +454,10 @@ class RunSummary:
     polls: list[PollResult]
     extract: ExtractResult
     score: ScoreResult
+
+    def failed_stages(self) -> list[str]:
+        """The stages that failed as a whole (not a source or a document): a reason to exit non-zero."""
+        return [name for name, result in (("extract", self.extract), ("score", self.score)) if result.aborted]
 
 
 def run_once(rt: Runtime, on_job: Callable[[str], None] | None = None) -> RunSummary:

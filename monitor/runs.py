@@ -8,6 +8,7 @@ feeds), nor how long a daemon has had to poll it; one row per start answers both
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,14 @@ def record_start(db_path: Path, kind: RunKind, offline: bool) -> None:
                                "started_at": store.utcnow(), "pid": os.getpid()})
     finally:
         db.close()
+
+
+def daemon_started_before(db: sqlite_utils.Database, moment: datetime) -> bool:
+    """Whether a daemon was started before ``moment``: the monitor was meant to be running then."""
+    if "runs" not in db.table_names():
+        return False
+    stamp = moment.astimezone(UTC).isoformat(timespec="seconds")
+    return db.execute("select 1 from runs where kind = 'daemon' and started_at < ? limit 1", [stamp]).fetchone() is not None
 
 
 def current_run(db: sqlite_utils.Database) -> dict[str, Any] | None:

@@ -241,6 +241,27 @@ CREATE TABLE IF NOT EXISTS watch_started (
 """
 
 
+def _published_guessed(db: sqlite_utils.Database) -> None:
+    """``documents.published_guessed`` = 1 marks a document whose source gave no readable date: its
+    ``published_at`` is the time it was fetched. Undated documents of older stores (``published_at`` "",
+    which stopped scoring) get their fetch time, flagged, and their disclosures the same date."""
+    db.execute("alter table documents add column published_guessed integer not null default 0")
+    db.execute("update documents set published_at = fetched_at, published_guessed = 1 "
+               "where coalesce(published_at, '') = ''")
+    db.execute("update disclosures set published_at = (select published_at from documents d "
+               "where d.id = disclosures.document_id) where coalesce(published_at, '') = ''")
+
+
+# Who holds a claim on a message and until when (two deliverers never send one message twice), and outbox
+# rows that are weekly digests rather than alerts. Defaults read as an unclaimed alert row.
+OUTBOX_CLAIMS = """
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN lease_until TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert';
+ALTER TABLE outbox ADD COLUMN week TEXT NOT NULL DEFAULT '';
+"""
+
+
 def _rekey_lapse_alerts(db: sqlite_utils.Database) -> None:
     """Give lapse alerts of older stores (``lapse:<disclosure id>``) the key they carry now (document,
     sentence offset and type, which survive re-extraction), so none is raised again. An old alert is
@@ -305,6 +326,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "scorecard history keeps values only", _values_only_history),
     Migration(6, "when scoring of each company began: what came before is history, not pushed",
               lambda db: _script(db, WATCH_STARTED)),
+    Migration(7, "documents.published_guessed: undated documents take their fetch time, flagged",
+              _published_guessed),
+    Migration(8, "outbox claims with an owner and a lease; digest rows", lambda db: _script(db, OUTBOX_CLAIMS)),
 )
 
 

@@ -24,10 +24,11 @@ in an exhibit (never NULL, never a number).
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -36,6 +37,7 @@ import sqlite_utils
 from monitor.documents import Document
 from monitor.errors import StoreError
 
+log = logging.getLogger(__name__)
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -148,7 +150,7 @@ def save_documents(db: sqlite_utils.Database, docs: Iterable[Document], fetched_
                 "items": ",".join(doc.items),
                 "url": doc.url,
                 "title": doc.title,
-                "published_at": doc.published_at,
+                **_publication(doc, fetched_at),
                 "fetched_at": fetched_at,
                 "period": doc.period,
                 "text": doc.text,
@@ -157,6 +159,21 @@ def save_documents(db: sqlite_utils.Database, docs: Iterable[Document], fetched_
             }
             new_ids.append(db["documents"].insert(row).last_pk)
     return new_ids
+
+
+def _publication(doc: Document, fetched_at: str) -> dict[str, Any]:
+    """``published_at`` as the source gave it when it reads as an ISO date; else the fetch time, flagged.
+
+    Scoring dates every disclosure by its document, so a document stored with ``""`` (an undated feed
+    item) or "July 2025" (a typed --published) would stop every score pass of its company.
+    """
+    try:
+        date.fromisoformat(doc.published_at[:10])
+    except ValueError:
+        log.warning("%s: no readable publication date (%r); using the fetch time %s", doc.doc_key,
+                    doc.published_at[:40], fetched_at)
+        return {"published_at": fetched_at, "published_guessed": 1}
+    return {"published_at": doc.published_at, "published_guessed": 0}
 
 
 def _document_id_for_key(db: sqlite_utils.Database, doc_key: str) -> int | None:
@@ -197,7 +214,7 @@ def _amended_document_id(db: sqlite_utils.Database, doc: Document) -> int | None
 def list_documents(db: sqlite_utils.Database, ticker: str | None = None, with_text: bool = False) -> list[dict[str, Any]]:
     columns = (
         "id, doc_key, source, via, ticker, cik, accession, form, doc_type, items, url, title, "
-        "published_at, period, content_hash, amends_id, length(text) as chars"
+        "published_at, published_guessed, period, content_hash, amends_id, length(text) as chars"
     )
     if with_text:
         columns += ", text"

@@ -209,3 +209,20 @@ def test_missing_ticker_map_is_a_config_error_naming_sec_tickers_file(tmp_path: 
 
     with pytest.raises(ConfigError, match=r"sec\.tickers_file"):
         watched_companies(config)
+
+
+# --- issue 14.11: values that validated, then crashed the daemon later ------------------------------------
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [
+    ("notify", "digest_timezone", '"Mars/Olympus"'),
+    ("notify", "digest_time", '"99:99"'),
+    ("schedule", "feeds_poll_minutes", "inf"),
+    ("schedule", "feeds_poll_minutes", "1e308"),
+    ("notify", "batch_window_minutes", "1e300"),
+    ("notify", "retry_base_seconds", "1e300"),
+    ("health", "stale_factor", "inf"),
+])
+def test_a_value_that_would_crash_later_is_a_config_error_naming_its_key(tmp_path, section, key, value):
+    """Issue 14.11: each of these passed validation and crashed the scheduler or the outbox later."""
+    assert config_error(tmp_path, f"[{section}]\n{key} = {value}\n").split(": ", 2)[1] == f"{section}.{key}"

@@ -263,3 +263,40 @@ def test_a_card_leads_with_the_weeks_ledger_changes_in_units(w33):
     html, text = render_html(w33), render_text(w33)
     assert html.index("Deal ledger this week") < html.index("Pillars")
     assert "lease with Fluidstack at Lake Mariner signed: 200 MW" in text
+
+
+# --- issue 14.9: the scheduled digest goes through the outbox, and a missed week is caught up ------------
+
+
+def test_a_missed_digest_is_caught_up_on_start_and_retried_through_the_outbox(tmp_path, monkeypatch):
+    """Issue 14.9: a 503 at the scheduled minute was never retried, and a daemon down then skipped the week."""
+    import time
+
+    from monitor.health import check_health
+    from monitor.pipeline import build_runtime, job_deliver, job_digest
+    from monitor.runs import record_start
+    from tests.conftest import make_config
+    from tests.receivers import Answer, WebhookReceiver
+
+    config = make_config(tmp_path, monitor={"theses_dir": str(ROOT / "rules" / "theses")},
+                         notify={"channels": ["slack"], "batch_window_minutes": 0, "retry_base_seconds": 1,
+                                 "digest_dir": str(tmp_path / "digests")})
+    rt = build_runtime(config, mode="offline")
+    db = store.open_db(rt.db_path)
+    assert job_digest(rt) is None  # no daemon ran before the last digest moment: nothing was missed
+    record_start(rt.db_path, "daemon", offline=True)  # a daemon started long ago, then was down at the minute
+    with store.transaction(db, "runs"):
+        db.execute("update runs set started_at = '2000-01-01T00:00:00+00:00'")
+    with WebhookReceiver() as hook:
+        hook.script(Answer(503))
+        monkeypatch.setenv("MONITOR_SLACK_WEBHOOK", hook.url + "/services/T9/B9/SECRETdigest")
+        week = job_digest(rt)  # what a daemon start runs
+        assert week is not None and job_digest(rt) is None  # queued once, whatever restarts follow
+        first = job_deliver(rt)
+        assert first.retrying == 1 and check_health(db, config).queued == 1
+        time.sleep(2.1)  # the backoff of retry_base_seconds
+        second = job_deliver(rt)
+        accepted = hook.unique_keys()
+    assert second.sent == 1 and accepted == [f"digest-{week}"]
+    assert (tmp_path / "digests" / f"digest-{week}.html").is_file()
+    db.close()

@@ -368,9 +368,58 @@ def test_the_extract_job_reports_a_missing_rules_folder_instead_of_raising(tmp_p
     result = job_extract(runtime(tmp_path, rules_dir=tmp_path / "no-rules"))
 
     assert result == ExtractResult(errors=[f"monitor.rules_dir: {tmp_path / 'no-rules'} is not a folder of "
-                                           "rules (*.toml)"])
+                                           "rules (*.toml)"], aborted=True)
 
 
 def test_loading_the_rules_from_a_missing_folder_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="monitor.rules_dir"):
         load_extractor(tmp_path / "absent", MODEL)
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_workers_of_a_killed_reextract_exit_with_it(tmp_path: Path) -> None:
+    """Issue 14.14: workers (and the resource tracker) were alive 45 s after the parent's SIGKILL."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from monitor.fetch.replay import ReplayPlan, replay_samples
+
+    db = store.open_db(tmp_path / "m.db")
+    replay_samples(db, ReplayPlan(SAMPLES, {"MARA", "CORZ", "HUT", "APLD", "WULF"}))
+    db.close()
+    parent = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--config", str(ROOT / "config.toml"), "--db",
+                               str(tmp_path / "m.db"), "reextract", "--workers", "2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(_children(parent.pid)) < 3 and time.monotonic() < deadline:  # two workers and the tracker
+        time.sleep(0.05)
+    workers = _children(parent.pid)
+    assert len(workers) >= 2 and parent.poll() is None, "reextract finished before it could be killed"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,11 +15,17 @@ from monitor.extract.extractor import Extractor
 from monitor.ledger.stage import LedgerReader
 from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
+from monitor.health import check_health
+from monitor.notify.email import EmailChannel, EmailSettings
 from monitor.notify.message import Message, Receipt
 from monitor.notify.outbox import DeliverySettings, _claim, deliver_pending, outbox_summary
+from monitor.notify.slack import SlackChannel
+from monitor.runs import record_start
 from monitor.score.stage import list_alerts, score_pending
 from monitor.score.thesis import load_theses
-from tests.conftest import MODEL, ROOT, RULES, SAMPLES
+from tests.conftest import MODEL, ROOT, RULES, SAMPLES, make_config
+from tests.receivers import Answer, WebhookReceiver
+from tests.smtp_server import SMTPServer
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
 SETTINGS = DeliverySettings(batch_window=timedelta(minutes=10), max_attempts=3, retry_base=timedelta(seconds=30))
@@ -117,3 +126,78 @@ def test_a_claimed_message_interrupted_before_sending_is_resent_with_its_key(db)
     slack = Recorder("slack")
     deliver_pending(db, {"slack": slack}, SETTINGS, now=LATER)
     assert claimed in {m.key for m in slack.messages} and len(slack.messages) == 2
+
+
+# --- issue 14: odd failures are isolated per message and channel; two deliverers never duplicate ---------
+
+
+class Broken:
+    """A channel with a bug: it raises what no channel should (not a DeliveryError)."""
+
+    name = "slack"
+
+    def send(self, message: Message) -> Receipt:
+        raise RuntimeError(f"renderer bug at {message.key}")
+
+
+def email_channel(smtp: SMTPServer) -> EmailChannel:
+    return EmailChannel(EmailSettings(host=smtp.host, port=smtp.port, security="none", sender="m@example.com",
+                                      recipients=["desk@example.com"], timeout=5))
+
+
+def test_an_odd_error_of_one_channel_is_recorded_and_jams_nothing(db, tmp_path):
+    """Issue 14.7: Retry-After 99999999999999 (OverflowError) and a channel's bug jammed every channel."""
+    messages = len({(r[0]) for r in db.execute("select ticker from outbox where channel = 'email'")})
+    with WebhookReceiver() as hook, SMTPServer() as smtp, SlackChannel(hook.url + "/services/T1/B1/SECRETodd") as slack:
+        hook.script(*[Answer(429, retry_after="99999999999999") for _ in range(10)])
+        result = deliver_pending(db, {"slack": slack, "email": email_channel(smtp)}, SETTINGS, now=LATER)
+        assert (result.retrying, result.sent, len(smtp.messages)) == (messages, messages, messages)
+        waits = {row[0] for row in db.execute("select next_attempt_at from outbox where channel = 'slack'")}
+        assert waits == {(LATER + SETTINGS.retry_max).isoformat(timespec="seconds")}  # capped, not overflowed
+    broken = deliver_pending(db, {"slack": Broken()}, SETTINGS, now=LATER + timedelta(days=1))
+    rows = db.execute("select status, attempts, last_error from outbox where channel = 'slack'").fetchall()
+    assert broken.retrying == messages and {(s, n) for s, n, _ in rows} == {("sending", 2)}
+    assert all(error.startswith("slack: unexpected RuntimeError: renderer bug") for _, _, error in rows)
+    for day in range(2, 9):  # it keeps failing: it backs off, then becomes a dead letter
+        deliver_pending(db, {"slack": Broken()}, SETTINGS, now=LATER + timedelta(days=day))
+    assert {row[0] for row in db.execute("select status from outbox where channel = 'slack'")} == {"dead"}
+
+
+def test_health_reports_messages_stuck_in_sending(db, tmp_path):
+    """Issue 14.7: rows left `sending` by a jammed deliverer must not leave `monitor status` healthy."""
+    record_start(tmp_path / "monitor.db", "once", offline=True)
+    for source in ("replay", "market-replay"):
+        store.record_poll(db, source, ok=True)
+    config = make_config(tmp_path, notify={"channels": ["slack", "email"]})
+    assert check_health(db, config).healthy
+    now = datetime.now(UTC)
+    _claim(db, "slack", DeliverySettings(batch_window=timedelta(0)), now, owner="elsewhere:1:gone")  # never settled
+    later = now + SETTINGS.lease + timedelta(minutes=26)  # lease over, then the batch window and 15 min
+    health = check_health(db, config, now=later)
+    rows = db.execute("select count(*) from outbox where channel = 'slack'").fetchone()[0]
+    assert not health.healthy and health.stuck == {"email": rows, "slack": rows}
+    assert f"outbox slack: {rows} message rows stuck past their due time" in health.reasons
+
+
+def _deliver(config_path, env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "--config", str(config_path), "deliver"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_two_deliverers_at_once_send_each_message_once(db, tmp_path):
+    """Issue 14.8: two `monitor deliver` with Slack answering in 2 s posted 5 times for 3 message keys."""
+    db.execute("update outbox set created_at = '2000-01-01T00:00:00+00:00', next_attempt_at = created_at")
+    db.conn.commit()
+    keys = {row[0] for row in db.execute("select distinct ticker from outbox where channel = 'slack'")}
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(f'[monitor]\ndb = "{tmp_path / "monitor.db"}"\ntheses_dir = "{ROOT / "rules" / "theses"}"\n'
+                           '[notify]\nchannels = ["slack"]\nbatch_window_minutes = 0\n')
+    with WebhookReceiver() as hook:
+        hook.script(*[Answer(200, delay=2.0) for _ in range(20)])
+        env = {**os.environ, "MONITOR_SLACK_WEBHOOK": hook.url + "/services/T2/B2/SECRETtwo"}
+        first, second = _deliver(config_path, env), _deliver(config_path, env)
+        for process in (first, second):
+            _, errors = process.communicate(timeout=120)
+            assert process.returncode == 0, errors.decode()[-2000:]
+        posted = [request.key for request in hook.requests]
+    assert sorted(posted) == sorted(set(posted)) and len(posted) == len(keys)

@@ -13,6 +13,13 @@ drops). Source-failure alerts are delivered and checked like the others but not 
 BTC file has no rows before 2024, and the daemon polls it more often than the reference does, so
 its failure streak reaches the threshold at a different step.
 
+Beside every daemon a second deliverer (``monitor deliver`` in a loop) runs and is killed with it,
+and both send through a Slack channel that raises an unexpected error (a RuntimeError, not a
+DeliveryError) on its first try of a third of the messages (tests/flaky_cli.py, once per message
+whatever process tries it): the outbox's leases must keep the two from sending a message twice, and
+the errors must be settled per message (retried), so copies at the receivers come only from kills
+(at most one per killed deliverer: two per kill).
+
 The default suite kills ``MONITOR_CRASH_KILLS`` times (8) over the first steps; the long run is
 ``MONITOR_CRASH_KILLS=50 pytest tests/test_pipeline_crash.py -s`` (every step, at least 50 kills).
 """
@@ -26,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +42,9 @@ import pytest
 from monitor import store
 from monitor.config import load_config
 from monitor.notify.email import message_id
-from monitor.pipeline import build_runtime, job_deliver, run_once
+from monitor.pipeline import Runtime, build_runtime, job_deliver, run_once
 from tests.crash_world import World
+from tests.flaky_cli import BUG_DIR_ENV
 from tests.receivers import Answer, WebhookReceiver
 from tests.servers import FixtureServer
 from tests.smtp_server import SMTPServer
@@ -76,13 +85,13 @@ def undelivered(db_path: Path) -> int:
         db.close()
 
 
-def catch_up(config_path: Path) -> None:
+def catch_up(config_path: Path, deliver: Callable[[Runtime], object] = job_deliver) -> None:
     """What a restart does: every job once, then deliver until the outbox is empty."""
     rt = build_runtime(load_config(config_path))
     try:
         run_once(rt)
         for _ in range(100):
-            job_deliver(rt)
+            deliver(rt)
             if undelivered(rt.db_path) == 0:
                 return
             time.sleep(0.2)
@@ -91,10 +100,30 @@ def catch_up(config_path: Path) -> None:
         rt.close()
 
 
-def start_daemon(config_path: Path, log_path: Path) -> subprocess.Popen:
+def flaky_deliver(rt: Runtime) -> None:
+    """``monitor deliver`` in a process of its own, with the harness's channel bug (tests/flaky_cli.py).
+
+    It exits 1 when a message failed (the bug did its work) and 0 when all went; nothing else.
+    """
+    done = subprocess.run([sys.executable, "-m", "tests.flaky_cli", "--config", str(rt.config.base_dir / "config.toml"),
+                           "deliver"], env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          timeout=120, check=False)
+    assert done.returncode in (0, 1), done.stderr.decode()[-2000:]
+
+
+def start(config_path: Path, log_path: Path, *command: str) -> subprocess.Popen:
+    """``monitor`` with a Slack channel that raises unexpected errors (tests/flaky_cli.py)."""
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "monitor.cli", "--config", str(config_path), "-v", "run"],
+        return subprocess.Popen([sys.executable, "-m", "tests.flaky_cli", "--config", str(config_path), *command],
                                 env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=log)
+
+
+def start_rival(config_path: Path, log_path: Path) -> subprocess.Popen:
+    """A second deliverer beside the daemon: ``monitor deliver`` again and again, in its own process group."""
+    command = f"{sys.executable} -m tests.flaky_cli --config {config_path} deliver"
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(["sh", "-c", f"while :; do {command}; done"], env=os.environ.copy(),
+                                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
 
 
 def kill_during(process: subprocess.Popen, log_path: Path, offset: int, job: str, turn: int,
@@ -151,6 +180,8 @@ def test_killed_daemon_ends_with_the_store_of_a_run_never_killed(tmp_path, world
             catch_up(reference)
 
     world.reset()
+    (tmp_path / "bugs").mkdir()
+    monkeypatch.setenv(BUG_DIR_ENV, str(tmp_path / "bugs"))
     in_flight: Counter[str] = Counter()
     killed = 0
     log_path = tmp_path / "crashed" / "daemon.log"
@@ -164,11 +195,14 @@ def test_killed_daemon_ends_with_the_store_of_a_run_never_killed(tmp_path, world
             for _ in range(kills_per_step[step - 1]):
                 job = rng.choice([FETCH_JOB[revealed.kind], "extract", "score", "deliver"])
                 offset = log_path.stat().st_size if log_path.exists() else 0
-                running = kill_during(start_daemon(crashed, log_path), log_path, offset, job,
-                                      rng.randint(1, 3), rng.uniform(0, 0.4))
+                daemon = start(crashed, log_path, "-v", "run")
+                rival = start_rival(crashed, tmp_path / "crashed" / "deliverer.log")
+                running = kill_during(daemon, log_path, offset, job, rng.randint(1, 3), rng.uniform(0, 0.4))
                 in_flight.update(running or ["(idle)"])
+                os.killpg(rival.pid, signal.SIGKILL)
+                rival.wait()
                 killed += 1
-            catch_up(crashed)
+            catch_up(crashed, flaky_deliver)
         db = store.open_db(tmp_path / "crashed" / "monitor.db")
         sent = db.execute("select channel, message_key, count(*) from outbox group by 1, 2").fetchall()
         db.close()
@@ -182,9 +216,16 @@ def test_killed_daemon_ends_with_the_store_of_a_run_never_killed(tmp_path, world
         assert got[table] == expected[table], f"{table} differs from the run never killed"
     assert slack_unique == slack_keys
     assert set(received_mail) == {message_id(key) for key in email_keys}
-    print(f"\n{killed} kills over {step_count} steps; jobs running at the kill: "
+    # Copies come only from kills between a send and its "sent" mark (one in flight per killed
+    # deliverer), never from the two deliverers sending one message side by side.
+    assert slack_raw - len(slack_keys) <= 2 * killed
+    assert len(received_mail) - len(email_keys) <= 2 * killed
+    bugs = len(list((tmp_path / "bugs").iterdir()))
+    print(f"\n{killed} kills of the daemon and of `monitor deliver` run in a loop beside it (both with a Slack "
+          f"channel raising unexpected errors) over {step_count} steps; jobs running at the kill: "
           + ", ".join(f"{name} {n}" for name, n in in_flight.most_common())
           + f"\nstores equal: {len(got['documents'])} documents, {len(got['disclosures'])} disclosures, "
           f"{len(got['market_observations'])} market observations, {len(got['scorecards'])} scorecards, "
           f"{len(got['alerts'])} alerts; delivered once per key: {len(slack_keys)} Slack messages "
-          f"({slack_raw} POSTs), {len(email_keys)} e-mails ({len(received_mail)} received)")
+          f"({slack_raw} POSTs, {bugs} failed first with a channel bug), {len(email_keys)} e-mails "
+          f"({len(received_mail)} received)")

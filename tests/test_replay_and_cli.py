@@ -7,6 +7,9 @@ config.toml and a database in tmp_path; nothing touches the network.
 from __future__ import annotations
 
 import json
+import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +198,46 @@ def test_strip_provenance_leaves_a_file_without_header_unchanged() -> None:
     filing = (SAMPLES / "edgar" / "filings" / "mara_8-K_2024-11-21_form8-k.htm").read_bytes()
 
     assert strip_provenance(filing) == filing
+
+
+# --- issue 14.11: a broken store, a failed stage ------------------------------------------------------
+
+
+def test_run_on_a_broken_store_is_one_line_and_a_failed_stage_exits_non_zero(tmp_path: Path) -> None:
+    """Issue 14.11: `run` on a garbage or truncated store printed a 100-line traceback, and `run --once`
+    exited 0 after a stage failed."""
+    good = tmp_path / "good.db"
+    assert monitor(good, "run", "--once", "--offline").exit_code == 0
+    truncated, garbage = tmp_path / "truncated.db", tmp_path / "garbage.db"
+    truncated.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 3])
+    garbage.write_bytes(bytes(range(256)) * 64)
+    for broken in (truncated, garbage):
+        done = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(REPO_CONFIG), "--db", str(broken),
+                               "run", "--once", "--offline"], capture_output=True, timeout=120, check=False)
+        lines = done.stderr.decode().strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines[-5:]
+    config = tmp_path / "config.toml"  # the theses cannot be read: the score stage fails as a whole
+    (tmp_path / "theses").mkdir()
+    (tmp_path / "theses" / "broken.toml").write_text("id = [unclosed\n")
+    config.write_text(f'[monitor]\nsamples_dir = "{SAMPLES}"\nrules_dir = "{ROOT / "rules"}"\n'
+                      f'model_path = "{ROOT / "models" / "reader.joblib"}"\ntheses_dir = "{tmp_path / "theses"}"\n'
+                      f'[sec]\ntickers_file = "{ROOT / "data" / "company_tickers.json"}"\n'
+                      '[[companies]]\nticker = "MARA"\n')
+    failed = monitor(tmp_path / "stage.db", "run", "--once", "--offline", config=config)
+    assert failed.exit_code == 1 and "score stage failed" in failed.output, failed.output
+
+
+def test_ingest_refuses_a_device_an_oversized_file_and_binary_content(tmp_path: Path) -> None:
+    """Issue 14.13: `ingest` read /dev/zero forever, a 200 MB file whole, and stored random bytes as text."""
+    config = tmp_path / "config.toml"
+    config.write_text("[http]\nmax_body_bytes = 50000\n")
+    (tmp_path / "big.txt").write_text("The company signed a lease. " * 2000)
+    (tmp_path / "random.bin").write_bytes(random.Random(14).randbytes(20000))
+    expected = {"/dev/zero": "not a regular file", str(tmp_path / "big.txt"): "50,000-byte limit",
+                str(tmp_path / "random.bin"): "binary data"}
+    for path, cause in expected.items():
+        done = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(config), "--db",
+                               str(tmp_path / "m.db"), "ingest", path, "--ticker", "MARA"],
+                              capture_output=True, timeout=60, check=False)
+        assert done.returncode == 2 and cause in done.stderr.decode(), done.stderr.decode()[-1000:]
+    assert documents_json(tmp_path / "m.db") == []

@@ -66,3 +66,47 @@ def test_json_log_lines_of_a_failing_delivery_carry_no_secret(tmp_path):
     assert any(r["level"] == "warning" and "slack" in r["message"] for r in records)  # failures were logged
     for secret in (WEBHOOK_SECRET, "Zx9SecretWebhookToken", SMTP_PASSWORD):
         assert secret not in logged
+
+
+# --- issue 14.12: control characters in secrets; echoed pieces of the webhook path ------------------------
+
+
+def test_a_secret_with_a_control_character_is_a_start_up_error_naming_only_its_variable(tmp_path):
+    """Issue 14.12: a webhook with \\n or \\t ended in an httpx InvalidURL traceback at the first send, and a
+    User-Agent with a newline passed the check and failed every request later."""
+    with WebhookReceiver() as slack, SMTPServer() as smtp:
+        write_config(tmp_path, smtp)
+        with open(tmp_path / "config.toml", "a") as config:
+            config.write('\n[[companies]]\nticker = "APLD"\n')
+        hook = slack.url + WEBHOOK_SECRET
+        cases = {"MONITOR_SLACK_WEBHOOK": hook[:-5] + "\n" + hook[-5:], "MONITOR_SEC_USER_AGENT": "Acme Research\nops@acme.example"}
+        for variable, value in [*cases.items(), ("MONITOR_SLACK_WEBHOOK", hook.replace("B0SECRET", "B0\tSECRET"))]:
+            env = {**os.environ, "MONITOR_SLACK_WEBHOOK": hook, variable: value}
+            done = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(tmp_path / "config.toml"),
+                                   "run", "--once", "--online"], env=env, capture_output=True, timeout=120,
+                                  check=False)
+            output = (done.stdout + done.stderr).decode()
+            assert done.returncode == 2 and f"${variable}" in output, output[-2000:]
+            assert "Traceback" not in output and "Zx9Secret" not in output and "ops@acme" not in output
+
+
+def test_slack_error_text_echoing_a_piece_of_the_webhook_path_is_redacted(tmp_path):
+    """Issue 14.12: a receiver's error body quoting the path percent-encoded, or cut short, leaked it."""
+    from monitor.errors import DeliveryError
+    from monitor.notify.message import Message
+    from monitor.notify.slack import SlackChannel
+
+    echoes = ["no_service: %2Fservices%2FT0SECRET%2FB0SECRET%2FZx9SecretWebhookToken",
+              "invalid_token: ...B0SECRET/Zx9SecretWebho (truncated)", "bad hook %252FZx9SecretWebhookToken"]
+    with WebhookReceiver() as slack, SlackChannel(slack.url + WEBHOOK_SECRET) as channel:
+        slack.script(*[Answer(403, body=echo.encode()) for echo in echoes])
+        errors = []
+        for _ in echoes:
+            try:
+                channel.send(Message(key="k", kind="test", subject="s", text="t"))
+            except DeliveryError as exc:
+                errors.append(str(exc))
+    assert len(errors) == len(echoes)
+    for error in errors:
+        for piece in ("Zx9SecretWebho", "T0SECRET", "B0SECRET"):
+            assert piece not in error, error

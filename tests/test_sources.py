@@ -13,7 +13,7 @@ from monitor.fetch import edgar
 from monitor.fetch.edgar_parse import parse_latest_filings, parse_submissions
 from monitor.pipeline import Runtime, build_client, job_feeds, job_reconcile
 from monitor.tickers import WatchedCompany
-from tests.conftest import FIXTURES, SAMPLES, USER_AGENT, make_config
+from tests.conftest import FIXTURES, ROOT, SAMPLES, USER_AGENT, make_config
 from tests.feeds_wrap import Item, wrap_in_rss
 from tests.servers import FixtureServer, Reply
 
@@ -240,3 +240,29 @@ def test_feed_links_to_files_or_other_sites_are_refused(tmp_path, closing, wire_
     refused = sorted(e["url"] for e in errors if e["error"] == "RefusedURL")
     assert len(refused) == 2 and refused[0].startswith("file:") and refused[1] == "https://attacker.example.net/x"
     assert not any(s.path.startswith("/etc") for s in wire_server.requests)
+
+
+def test_an_undated_feed_item_is_stored_with_its_fetch_time_flagged_and_scoring_goes_on(tmp_path, closing, wire_server):
+    """Issue 14.15: an item without a date was stored with published = "", and once it yielded a disclosure
+    every score pass of its company raised ValueError and `monitor scorecard` printed a traceback."""
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+    from monitor.pipeline import job_extract, job_score
+
+    wire_server.route("/mara/release", release_page("MARA_2024-12-03_acquires-wind-farm-hansford-county.txt"))
+    rss = wrap_in_rss([Item("MARA Acquires Wind Farm", f"{wire_server.url}/mara/release", "", guid="undated",
+                            pub_date="")])
+    wire_server.route("/mara/feed.rss", Reply(200, rss, {"Content-Type": "application/rss+xml"}))
+    config = make_config(tmp_path, None, monitor={"theses_dir": str(ROOT / "rules" / "theses")})
+    rt = closing(Runtime(config, config.path(config.monitor.db), [WatchedCompany("MARA", 1507605, "", (
+        f"{wire_server.url}/mara/feed.rss",))], offline=False, client=build_client(config, USER_AGENT)))
+    assert [r.errors for r in job_feeds(rt)] == [[]]
+    assert job_extract(rt).disclosures > 0
+    scored = job_score(rt)
+    assert scored.errors == [] and scored.events > 0
+    db = closing(store.open_db(rt.db_path))
+    [doc] = db.execute("select published_at, fetched_at, published_guessed from documents").fetchall()
+    assert doc[0] == doc[1] and doc[2] == 1
+    shown = CliRunner().invoke(app, ["--db", str(rt.db_path), "scorecard", "MARA", "--json"])
+    assert shown.exit_code == 0, shown.output

@@ -14,7 +14,8 @@ would otherwise be logged every minute).
 
 ``reextract_parallel`` extracts texts in worker processes and writes their
 results in the parent, in document order, one transaction per document, so its
-store ends up equal to ``reextract_all``'s. Workers build their own extractor
+store ends up equal to ``reextract_all``'s. A worker exits when its parent
+dies, however it dies (SIGKILL included), so no worker outlives a killed run. Workers build their own extractor
 from a picklable factory (``functools.partial(Extractor.from_paths, rules_dir, model_path)``).
 
 The ``monitor extract`` helpers (``extract_jsonl``, ``read_document_file``)
@@ -27,6 +28,9 @@ import collections
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,9 +42,10 @@ import sqlite_utils
 
 from monitor import store
 from monitor.documents import normalise_text, strip_provenance
-from monitor.errors import ConfigError, MonitorError, ParseError
+from monitor.errors import ConfigError, MonitorError
 from monitor.extract.model import Disclosure
 from monitor.fetch.html_text import body_to_text
+from monitor.fetch.ingest import read_local_document
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,7 @@ class ExtractResult:
     disclosures: int = 0
     errors: list[str] = field(default_factory=list)
     rules_version: str = ""
+    aborted: bool = False  # the stage failed as a whole (store, rules, a bug), not one document
 
 
 def load_extractor(rules_dir: Path, model_path: Path) -> ExtractorLike:
@@ -171,7 +177,26 @@ _worker_extractor: ExtractorLike | None = None
 
 def _start_worker(factory: Callable[[], ExtractorLike]) -> None:
     global _worker_extractor
+    _exit_with_parent()
     _worker_extractor = factory()
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the parent process is gone.
+
+    A parent killed with SIGKILL cannot shut its pool down: the workers would wait on the call queue
+    for ever (and keep multiprocessing's resource tracker alive with them). The parent's sentinel (a
+    pipe the parent holds open) becomes readable when it dies, whatever killed it.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _extract_in_worker(text: str) -> tuple[str, list[dict[str, Any]], str]:
@@ -318,31 +343,8 @@ def _fail(sink: IO[str], result: JsonlResult, on_error: Callable[[int, str], Non
     sink.write(json.dumps({"id": record_id, "disclosures": [], "error": message}) + "\n")
 
 
-_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
-_NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL)
-
-
-def looks_binary(data: bytes) -> bool:
-    """NUL bytes, or more than 2% C0 control characters in the first 64 KiB: not a text or HTML document."""
-    sample = data[:65536]
-    if b"\x00" in sample:
-        return True
-    controls = len(sample.translate(None, _NOT_CONTROL))
-    return controls > 0.02 * len(sample)
-
-
 def read_document_file(path: Path, max_bytes: int) -> str:
     """The text of an HTML or text file, parsed as fetched bodies are; ParseError when it is not one."""
-    source = str(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ParseError(source, f"{size:,} bytes is more than the {max_bytes:,}-byte limit "
-                                     "(http.max_body_bytes)")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(source, f"cannot read: {exc.strerror or exc}") from exc
-    if looks_binary(data):
-        raise ParseError(source, "binary data, not a text or HTML document")
+    data = read_local_document(path, max_bytes)
     content_type = "text/html" if path.suffix.lower() in (".htm", ".html", ".xhtml") else ""
-    return body_to_text(strip_provenance(data), content_type, source).text
+    return body_to_text(strip_provenance(data), content_type, str(path)).text

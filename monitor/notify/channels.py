@@ -7,10 +7,9 @@ e-mail keeps the password out of reprs and errors).
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
-from monitor.config import Config
+from monitor.config import Config, secret_from_env
 from monitor.errors import ConfigError
 from monitor.notify.channel import Channel
 from monitor.notify.email import EmailChannel, EmailSettings
@@ -22,7 +21,7 @@ def build_channels(config: Config, names: list[str] | None = None) -> dict[str, 
     channels: dict[str, Channel] = {}
     for name in names if names is not None else config.notify.channels:
         if name == "slack":
-            url = os.environ.get(config.secrets.slack_webhook_env, "").strip()
+            url = secret_from_env(config.secrets.slack_webhook_env)
             if not url:
                 raise ConfigError(f"notify.channels: slack needs the webhook URL in ${config.secrets.slack_webhook_env}")
             channels["slack"] = SlackChannel(url, base_link=config.notify.slack.base_link or None)
@@ -30,7 +29,7 @@ def build_channels(config: Config, names: list[str] | None = None) -> dict[str, 
             settings = config.notify.email
             channels["email"] = EmailChannel(EmailSettings(
                 host=settings.host, port=settings.port, security=settings.security, username=settings.username,
-                password=os.environ.get(config.secrets.smtp_password_env, ""), sender=settings.sender,
+                password=secret_from_env(config.secrets.smtp_password_env, strip=False), sender=settings.sender,
                 recipients=settings.recipients, timeout=settings.timeout_seconds,
             ))
         else:

@@ -1,25 +1,41 @@
 """The transactional outbox: every alert reaches every channel once, whatever crashes in between.
 
 The score stage writes an ``outbox`` row per (alert, channel) in the same
-transaction as the alert. Delivery then works in three committed steps:
+transaction as the alert; the weekly digest job writes one ``digest`` row per
+channel and week. Delivery then works in three committed steps:
 
 1. claim: due rows of one company and channel (held back until the batch
    window has passed, so a burst becomes one message) are stamped with a
-   message key, deterministic from their alert keys, and marked ``sending``;
+   message key, deterministic from their alert keys, marked ``sending``, and
+   leased to this deliverer (``claimed_by``, ``lease_until``);
 2. send: the channel gets the message with that key as its idempotency key;
 3. settle: the rows become ``sent`` with the provider's answer, or go back to
-   wait with a backoff (honouring Retry-After), or ``dead`` after the last try.
+   wait with a backoff (honouring Retry-After, capped at ``retry_max``), or
+   ``dead`` after the last try.
 
-A kill between 2 and 3 resends the same message with the same key on restart
-(a receiver that honours the key, or e-mail's Message-ID, drops the copy); a
-kill anywhere else loses and repeats nothing. One failing channel never holds
-back another: each group is settled on its own.
+Two deliverers (the daemon and a manual ``monitor deliver``) never send the same
+message: a ``sending`` row is another deliverer's until its lease lapses, or
+until its owner is known dead (a process of this host that no longer exists),
+which is how a kill between 1 and 3 is resumed at once. A kill between 2 and 3
+resends the same message with the same key (a receiver that honours the key,
+or e-mail's Message-ID, drops the copy); a kill anywhere else loses and
+repeats nothing.
+
+Failures are isolated: whatever a channel raises (a DeliveryError or a bug) is
+recorded against that message, which backs off and is dead-lettered after
+``max_attempts``; the next message and the next channel are still sent.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,13 +49,20 @@ from monitor.notify.message import Message, alert_subject, message_key
 
 log = logging.getLogger(__name__)
 
+DIGEST_TICKER = "(digest)"
+# Builds the digest of an ISO week for a channel when its outbox row is sent (files may be rebuilt).
+DigestBuilder = Callable[[str, str], Message]
+
 
 @dataclass(frozen=True)
 class DeliverySettings:
     batch_window: timedelta = timedelta(minutes=10)
     max_attempts: int = 8
     retry_base: timedelta = timedelta(seconds=30)
-    retry_max: timedelta = timedelta(hours=6)
+    retry_max: timedelta = timedelta(hours=6)  # also the cap on a provider's Retry-After
+    # How long a claim holds a message against other deliverers: longer than any one send
+    # (Slack gives up after 15 s, e-mail after notify.email.timeout_seconds, at most 300 s).
+    lease: timedelta = timedelta(minutes=10)
 
 
 @dataclass
@@ -49,6 +72,7 @@ class DeliveryResult:
     retrying: int = 0
     dead: int = 0
     errors: list[str] = field(default_factory=list)
+    aborted: bool = False  # the stage itself failed (see pipeline._stage), not one message
 
 
 def enqueue(db: sqlite_utils.Database, alert_id: int, ticker: str, channels: list[str], now: str) -> None:
@@ -57,75 +81,210 @@ def enqueue(db: sqlite_utils.Database, alert_id: int, ticker: str, channels: lis
         db["outbox"].insert(
             {"alert_id": alert_id, "channel": channel, "ticker": ticker, "status": "pending", "attempts": 0,
              "next_attempt_at": now, "message_key": "", "receipt": "", "last_error": "", "created_at": now,
-             "sent_at": ""},
+             "sent_at": "", "kind": "alert"},
             ignore=True,
         )
 
 
+def enqueue_digest(db: sqlite_utils.Database, week: str, channels: list[str], now: str) -> bool:
+    """Queue the digest of ``week`` once per channel, in one transaction; False when it was queued before."""
+    with store.transaction(db, "outbox digest"):
+        if db.execute("select 1 from outbox where kind = 'digest' and week = ?", [week]).fetchone():
+            return False
+        for channel in channels:
+            db["outbox"].insert(
+                {"alert_id": None, "channel": channel, "ticker": DIGEST_TICKER, "status": "pending", "attempts": 0,
+                 "next_attempt_at": now, "message_key": f"digest-{week}", "receipt": "", "last_error": "",
+                 "created_at": now, "sent_at": "", "kind": "digest", "week": week})
+    return True
+
+
+def digest_weeks(db: sqlite_utils.Database) -> set[str]:
+    """The weeks whose digest is in the outbox, whatever its state (sent, waiting or dead)."""
+    return {row[0] for row in db.execute("select distinct week from outbox where kind = 'digest'")}
+
+
+_PROCESS: tuple[int, str] | None = None
+
+
+def deliverer_id() -> str:
+    """This process as a claim owner: host, pid and a nonce (a pid may be reused after a restart)."""
+    global _PROCESS
+    if _PROCESS is None or _PROCESS[0] != os.getpid():  # a forked child is another deliverer
+        _PROCESS = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}")
+    return _PROCESS[1]
+
+
+def _owner_gone(owner: str) -> bool:
+    """True when ``owner`` is certainly dead: a process of this host that no longer exists.
+
+    Another host's owner, or a live pid (perhaps reused), is waited for until its lease lapses.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    if int(pid_text) == os.getpid():
+        return owner != deliverer_id()  # an earlier process with our pid: it is gone, we are here
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by another user
+        return False
+    return False
+
+
+class _Clock:
+    """The pass's ``now`` moved on by the real time elapsed, so leases renewed mid-pass move too."""
+
+    def __init__(self, now: datetime) -> None:
+        self.start, self.started = now, time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.started)
+
+    def stamp(self, delta: timedelta = timedelta()) -> str:
+        return (self.now() + delta).isoformat(timespec="seconds")
+
+
 def deliver_pending(db: sqlite_utils.Database, channels: dict[str, Channel], settings: DeliverySettings,
-                    now: datetime | None = None) -> DeliveryResult:
-    now = now or datetime.now(UTC)
+                    now: datetime | None = None, digests: DigestBuilder | None = None) -> DeliveryResult:
+    """Send every due message of every channel; a failure is recorded per message and never raised.
+
+    ``digests`` builds a digest message for its outbox row; without it a digest row waits (retried).
+    """
+    clock = _Clock(now or datetime.now(UTC))
+    owner = deliverer_id()
     result = DeliveryResult()
     for name, channel in channels.items():
-        for key in _claim(db, name, settings, now):
-            _send(db, channel, key, settings, now, result)
+        try:
+            keys = _claim(db, name, settings, clock.now(), owner)
+        except Exception as exc:  # the store refused: this channel waits, the others go on
+            log.error("%s: could not claim messages: %s", name, exc)
+            result.errors.append(f"{name}: {exc}")
+            continue
+        for key in keys:
+            try:
+                _send(db, channel, key, settings, clock, owner, result, digests)
+            except Exception as exc:  # settling failed (the store): the lease hands the message on later
+                log.error("%s: message %s could not be settled: %s", name, key, exc)
+                result.errors.append(f"{name}: {exc}")
     return result
 
 
-def _claim(db: sqlite_utils.Database, channel: str, settings: DeliverySettings, now: datetime) -> list[str]:
-    """Message keys ready to send now: earlier claims first, then new batches per company."""
+def _claim(db: sqlite_utils.Database, channel: str, settings: DeliverySettings, now: datetime,
+           owner: str | None = None) -> list[str]:
+    """Message keys this deliverer may send now: resumable claims first, then new batches per company."""
+    owner = owner or deliverer_id()
     stamp = now.isoformat(timespec="seconds")
+    lease = (now + settings.lease).isoformat(timespec="seconds")
     held_until = (now - settings.batch_window).isoformat(timespec="seconds")
     with store.transaction(db, "outbox"):
-        ready = [row[0] for row in db.execute(
-            "select distinct message_key from outbox where channel = ? and status = 'sending' "
-            "and next_attempt_at <= ? order by message_key", [channel, stamp])]
+        ready = [key for key, holder, until in db.execute(
+            "select message_key, max(claimed_by), max(lease_until) from outbox where channel = ? "
+            "and status = 'sending' and next_attempt_at <= ? group by message_key order by message_key",
+            [channel, stamp]) if not holder or holder == owner or until <= stamp or _owner_gone(holder)]
         tickers = [row[0] for row in db.execute(
-            "select ticker from outbox where channel = ? and status = 'pending' and next_attempt_at <= ? "
-            "group by ticker having min(created_at) <= ? order by min(created_at)", [channel, stamp, held_until])]
+            "select ticker from outbox where channel = ? and kind = 'alert' and status = 'pending' "
+            "and next_attempt_at <= ? group by ticker having min(created_at) <= ? order by min(created_at)",
+            [channel, stamp, held_until])]
         for ticker in tickers:
             rows = db.execute(
                 "select o.id, a.key from outbox o join alerts a on a.id = o.alert_id where o.channel = ? "
-                "and o.ticker = ? and o.status = 'pending' and o.next_attempt_at <= ? order by a.id",
-                [channel, ticker, stamp]).fetchall()
+                "and o.ticker = ? and o.kind = 'alert' and o.status = 'pending' and o.next_attempt_at <= ? "
+                "order by a.id", [channel, ticker, stamp]).fetchall()
             key = message_key([alert_key for _, alert_key in rows], channel)
             db.execute(f"update outbox set status = 'sending', message_key = ? where id in "
                        f"({','.join('?' * len(rows))})", [key, *[row_id for row_id, _ in rows]])
             ready.append(key)
+        ready += [row[0] for row in db.execute(
+            "select distinct message_key from outbox where channel = ? and kind = 'digest' and status = 'pending' "
+            "and next_attempt_at <= ?", [channel, stamp])]
+        db.execute("update outbox set status = 'sending' where channel = ? and kind = 'digest' "
+                   "and status = 'pending' and next_attempt_at <= ?", [channel, stamp])
+        for key in ready:
+            db.execute("update outbox set claimed_by = ?, lease_until = ? where channel = ? and message_key = ? "
+                       "and status = 'sending'", [owner, lease, channel, key])
     return ready
 
 
-def _send(db: sqlite_utils.Database, channel: Channel, key: str, settings: DeliverySettings, now: datetime,
-          result: DeliveryResult) -> None:
-    alerts = _alerts_of(db, channel.name, key)
-    if not alerts:
+def _renew(db: sqlite_utils.Database, channel: str, key: str, owner: str, lease_until: str) -> bool:
+    """Extend our claim just before sending; False when another deliverer took the message over."""
+    with store.transaction(db, "outbox"):
+        return db.execute("update outbox set lease_until = ? where channel = ? and message_key = ? "
+                          "and status = 'sending' and claimed_by = ?",
+                          [lease_until, channel, key, owner]).rowcount > 0
+
+
+def _send(db: sqlite_utils.Database, channel: Channel, key: str, settings: DeliverySettings, clock: _Clock,
+          owner: str, result: DeliveryResult, digests: DigestBuilder | None) -> None:
+    if not _renew(db, channel.name, key, owner, clock.stamp(settings.lease)):
         return
-    message = Message(key=key, kind="alert", subject=alert_subject(alerts), alerts=tuple(alerts))
     try:
+        message = _message(db, channel.name, key, digests)
         receipt = channel.send(message)
     except DeliveryError as exc:
-        _settle_failure(db, channel.name, key, exc, settings, now, result)
+        _settle_failure(db, channel.name, key, exc, settings, clock.now(), owner, result)
+        return
+    except Exception as exc:  # a bug in a channel or a renderer: recorded against this message only
+        error = DeliveryError(channel.name, f"unexpected {type(exc).__name__}: {_redact(str(exc))}")
+        _settle_failure(db, channel.name, key, error, settings, clock.now(), owner, result)
         return
     with store.transaction(db, "outbox"):
         db.execute("update outbox set status = 'sent', receipt = ?, sent_at = ?, attempts = attempts + 1, "
-                   "last_error = '' where channel = ? and message_key = ? and status = 'sending'",
-                   [receipt.status, now.isoformat(timespec="seconds"), channel.name, key])
+                   "last_error = '', claimed_by = '', lease_until = '' where channel = ? and message_key = ? "
+                   "and status = 'sending' and claimed_by = ?",
+                   [receipt.status, clock.stamp(), channel.name, key, owner])
     result.sent += 1
-    result.alerts_sent += len(alerts)
+    result.alerts_sent += len(message.alerts)
+
+
+def _redact(text: str) -> str:
+    """Error text of an unexpected exception may carry a webhook URL: it is scrubbed before it is kept."""
+    from monitor.notify.slack import redact_secrets
+
+    return redact_secrets(text)[:500]
+
+
+def _message(db: sqlite_utils.Database, channel: str, key: str, digests: DigestBuilder | None) -> Message:
+    """The message of a claimed key: the digest of its week, or its alerts."""
+    digest = db.execute("select week from outbox where channel = ? and message_key = ? and kind = 'digest' "
+                        "and status = 'sending' limit 1", [channel, key]).fetchone()
+    if digest is not None:
+        if digests is None:
+            raise DeliveryError(channel, f"digest {digest[0]}: this deliverer cannot build digests")
+        return digests(digest[0], channel)
+    alerts = _alerts_of(db, channel, key)
+    if not alerts:
+        raise DeliveryError(channel, f"message {key} has no alerts left to send", permanent=True)
+    return Message(key=key, kind="alert", subject=alert_subject(alerts), alerts=tuple(alerts))
+
+
+def retry_delay(exc: DeliveryError, attempts: int, settings: DeliverySettings) -> timedelta:
+    """The provider's Retry-After, else exponential backoff; either capped at ``retry_max``.
+
+    A Retry-After of 10^14 seconds (or inf) must not overflow a timedelta and jam the outbox.
+    """
+    cap = settings.retry_max.total_seconds()
+    wait = exc.retry_after
+    if wait is None or math.isnan(wait):
+        wait = settings.retry_base.total_seconds() * 2.0 ** min(attempts - 1, 64)
+    return timedelta(seconds=min(max(wait, 0.0), cap))
 
 
 def _settle_failure(db: sqlite_utils.Database, channel: str, key: str, exc: DeliveryError,
-                    settings: DeliverySettings, now: datetime, result: DeliveryResult) -> None:
-    attempts = db.execute("select max(attempts) from outbox where channel = ? and message_key = ?",
-                          [channel, key]).fetchone()[0] + 1
+                    settings: DeliverySettings, now: datetime, owner: str, result: DeliveryResult) -> None:
+    attempts = (db.execute("select max(attempts) from outbox where channel = ? and message_key = ?",
+                           [channel, key]).fetchone()[0] or 0) + 1
     dead = exc.permanent or attempts >= settings.max_attempts
-    delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else \
-        min(settings.retry_max, settings.retry_base * (2 ** (attempts - 1)))
+    delay = retry_delay(exc, attempts, settings)
     with store.transaction(db, "outbox"):
-        db.execute("update outbox set status = ?, attempts = ?, last_error = ?, next_attempt_at = ? "
-                   "where channel = ? and message_key = ? and status = 'sending'",
+        db.execute("update outbox set status = ?, attempts = ?, last_error = ?, next_attempt_at = ?, "
+                   "claimed_by = '', lease_until = '' where channel = ? and message_key = ? "
+                   "and status = 'sending' and claimed_by = ?",
                    ["dead" if dead else "sending", attempts, str(exc),
-                    (now + delay).isoformat(timespec="seconds"), channel, key])
+                    (now + delay).isoformat(timespec="seconds"), channel, key, owner])
     if dead:
         result.dead += 1
         log.error("%s: message %s is dead after %d attempts: %s", channel, key, attempts, exc)
@@ -151,8 +310,9 @@ def outbox_summary(db: sqlite_utils.Database) -> dict[str, Any]:
     for channel, status, count in db.execute("select channel, status, count(*) from outbox group by 1, 2"):
         counts.setdefault(channel, {})[status] = count
     dead = [dict(r) for r in db.query(
-        "select o.channel, o.alert_id, o.attempts, o.last_error, a.title from outbox o join alerts a "
-        "on a.id = o.alert_id where o.status = 'dead' order by o.id desc limit 20")]
+        "select o.channel, o.alert_id, o.attempts, o.last_error, coalesce(a.title, 'weekly digest ' || o.week) "
+        "as title from outbox o left join alerts a on a.id = o.alert_id where o.status = 'dead' "
+        "order by o.id desc limit 20")]
     return {"channels": counts, "dead_letters": dead}
 
 
@@ -160,7 +320,19 @@ def delivery_status(db: sqlite_utils.Database) -> dict[int, dict[str, str]]:
     """alert id → {channel: status (+ receipt or last error)}."""
     found: dict[int, dict[str, str]] = {}
     for alert_id, channel, status, receipt, error in db.execute(
-            "select alert_id, channel, status, receipt, last_error from outbox"):
+            "select alert_id, channel, status, receipt, last_error from outbox where kind = 'alert'"):
         detail = receipt if status == "sent" else error
         found.setdefault(alert_id, {})[channel] = f"{status}" + (f" ({detail})" if detail else "")
     return found
+
+
+def stuck_messages(db: sqlite_utils.Database, before: datetime) -> dict[str, int]:
+    """Rows per channel still queued though due (and any claim's lease over) before ``before``.
+
+    A working deliverer sends a due row or moves its next attempt on, so a row left behind like
+    this means delivery is jammed (or not running): ``monitor status`` reports it as unhealthy.
+    """
+    stamp = before.isoformat(timespec="seconds")
+    return {channel: count for channel, count in db.execute(
+        "select channel, count(*) from outbox where status in ('pending', 'sending') "
+        "and max(next_attempt_at, lease_until) < ? group by channel order by channel", [stamp])}

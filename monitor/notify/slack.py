@@ -81,7 +81,7 @@ import threading
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Iterable
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
@@ -116,6 +116,8 @@ _BROADCAST = re.compile(r"@(?=(channel|here|everyone)\b)", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
 _SLACK_HOOK = re.compile(r"https?://hooks\.slack(?:-gov)?\.com/\S+", re.IGNORECASE)
 _LOOPBACK_NAMES = {"localhost"}
+_MIN_FRAGMENT = 6  # a shorter echoed piece of a secret path segment is not worth redacting (nor guessable)
+_WORD = re.compile(rf"[A-Za-z0-9_-]{{{_MIN_FRAGMENT},}}")
 
 
 # ---------------------------------------------------------------------------- escaping
@@ -321,18 +323,34 @@ class _RedactWebhooks(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self._secrets: dict[str, str] = {}
+        self._fragments: set[str] = set()
         self._lock = threading.Lock()
 
     def add(self, secret: str, redacted: str) -> None:
         with self._lock:
             self._secrets[secret] = redacted
 
+    def add_path(self, path: str) -> None:
+        """A webhook's path: the whole of it, and each of its secret segments (all but ``services``)."""
+        self.add(path, "/…")
+        with self._lock:
+            self._fragments.update(part for part in path.split("/")[2:] if len(part) >= _MIN_FRAGMENT)
+
     def scrub(self, text: str) -> str:
+        """The text with every webhook URL, path or piece of a path's secret segments redacted.
+
+        A receiver may echo the path percent-encoded (``%2Fservices%2F…``) or cut short, so the text is
+        decoded first, and any word of at least ``_MIN_FRAGMENT`` characters found inside a secret
+        segment is redacted too.
+        """
+        text = _percent_decoded(text)
         with self._lock:
             secrets = sorted(self._secrets.items(), key=lambda kv: -len(kv[0]))
+            fragments = tuple(self._fragments)
         for secret, redacted in secrets:
             text = text.replace(secret, redacted)
-        return _SLACK_HOOK.sub("slack webhook (https://hooks.slack.com/…)", text)
+        text = _SLACK_HOOK.sub("slack webhook (https://hooks.slack.com/…)", text)
+        return _WORD.sub(lambda m: "…" if any(m.group(0) in part or part in m.group(0) for part in fragments) else m.group(0), text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -345,7 +363,23 @@ class _RedactWebhooks(logging.Filter):
         return True
 
 
+def _percent_decoded(text: str) -> str:
+    """``%2F`` → ``/`` until nothing changes (a path may be encoded twice)."""
+    for _ in range(3):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
 _REDACTOR = _RedactWebhooks()
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the webhooks in use, and any piece of their secret paths, redacted."""
+    return _REDACTOR.scrub(text)
+
 for _name in ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
               "httpcore.socks"):
     logging.getLogger(_name).addFilter(_REDACTOR)
@@ -419,7 +453,7 @@ class SlackChannel:
         _REDACTOR.add(str(httpx.URL(self._url)), self.where)
         path = urlsplit(self._url).path
         if len(path) > 1:
-            _REDACTOR.add(path, "/…")
+            _REDACTOR.add_path(path)
 
     def __repr__(self) -> str:
         return f"SlackChannel({self.where})"

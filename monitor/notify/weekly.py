@@ -1,26 +1,43 @@
-"""The weekly digest as a job: build, write the files, and (when asked) send to every channel.
+"""The weekly digest as a job: build, write the files, and queue it in the outbox for every channel.
 
 E-mail gets the full digest (HTML with inline charts, and text); Slack, whose
 messages are capped, gets the one-line-per-company summary. The message key is
 ``digest-YYYY-Www`` on every run, so a resent digest keeps its Message-ID.
+
+The scheduled digest goes through the outbox like alerts (retries with backoff,
+dead letters, ``monitor status``), and is due once per scheduled moment: the
+job queues the week of the last moment that has passed unless that week is
+already queued, so a daemon that was down at that minute sends it when it
+starts again. ``monitor digest --send`` is the manual path and sends at once.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from monitor.config import NotifySettings
 from monitor.errors import DeliveryError
 from monitor.notify.channel import Channel
-from monitor.notify.digest import DigestFiles, build_digest, digest_message, render_digest, summary_text
+from monitor.notify.digest import (
+    Digest,
+    DigestFiles,
+    build_digest,
+    digest_message,
+    render_digest,
+    summary_text,
+)
 from monitor.notify.message import Message
 from monitor.score.thesis import Thesis
 
 log = logging.getLogger(__name__)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass
@@ -30,18 +47,44 @@ class DigestRun:
     sent: dict[str, str] = field(default_factory=dict)  # channel → receipt or error
 
 
+def render_week(db: sqlite_utils.Database, theses: list[Thesis], week_end: date,
+                out_dir: Path) -> tuple[Digest, DigestFiles]:
+    """Build the digest of the week ending ``week_end`` and write its files (the same files every time)."""
+    digest = build_digest(db, theses, week_end)
+    return digest, render_digest(digest, out_dir)
+
+
+def channel_message(digest: Digest, files: DigestFiles, channel: str) -> Message:
+    """The full digest for e-mail; the short summary for chat channels."""
+    full = digest_message(digest, files)
+    if channel == "email":
+        return full
+    return Message(key=full.key, kind="digest", subject=full.subject, text=summary_text(digest))
+
+
 def weekly_digest(db: sqlite_utils.Database, theses: list[Thesis], week_end: date, out_dir: Path,
                   channels: dict[str, Channel] | None = None) -> DigestRun:
-    digest = build_digest(db, theses, week_end)
-    files = render_digest(digest, out_dir)
+    """Write the digest's files and send it to ``channels`` now, once each (``monitor digest --send``)."""
+    digest, files = render_week(db, theses, week_end, out_dir)
     run = DigestRun(digest.week, files)
-    full = digest_message(digest, files)
     for name, channel in (channels or {}).items():
-        message = full if name == "email" else Message(key=full.key, kind="digest", subject=full.subject,
-                                                       text=summary_text(digest))
         try:
-            run.sent[name] = channel.send(message).status
+            run.sent[name] = channel.send(channel_message(digest, files, name)).status
         except DeliveryError as exc:
             run.sent[name] = f"failed: {exc}"
             log.error("digest %s: %s", digest.week, exc)
     return run
+
+
+def last_digest_moment(notify: NotifySettings, now: datetime) -> datetime:
+    """The latest scheduled digest moment (day, time, time zone of ``[notify]``) at or before ``now``."""
+    zone = ZoneInfo(notify.digest_timezone)
+    local = now.astimezone(zone)
+    hour, minute = notify.digest_clock()
+    for back in range(8):
+        day = local.date() - timedelta(days=back)
+        moment = datetime.combine(day, time(hour, minute), zone)
+        if WEEKDAYS[day.weekday()] == notify.digest_day_of_week and moment <= local:
+            return moment
+    raise AssertionError("a weekday recurs within 8 days")  # pragma: no cover
+

@@ -67,6 +67,7 @@ class ScoreResult:
     scorecards: int = 0
     alerts: int = 0
     errors: list[str] = field(default_factory=list)
+    aborted: bool = False  # the stage failed as a whole (store, rules, a bug), not one document
 
 
 def load_inputs(db: sqlite_utils.Database, thesis: Thesis, ticker: str) -> tuple[list[Evidence], Series, Ledger]:
