@@ -19,6 +19,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import threading
 import sys
 import time
 from collections.abc import Iterator
@@ -122,7 +123,11 @@ def server(offline_store: Store) -> Iterator[Server]:
                 assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.2)
         assert process.stdout is not None
-        yield Server(f"{url}/monitor", process.stdout.readline().decode(), offline_store.db)
+        banner = process.stdout.readline().decode()
+        # Keep reading what the server prints (Datasette prints a rich traceback, locals and all, for a request
+        # it fails on): a pipe nobody reads fills, and the server then blocks on its next print.
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        yield Server(f"{url}/monitor", banner, offline_store.db)
     finally:
         process.terminate()
         process.wait(timeout=20)
