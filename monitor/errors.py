@@ -74,6 +74,10 @@ class ParseError(MonitorError):
         self.cause = cause
 
 
+class RuleTimeout(MonitorError):
+    """A rule's cue ran past its time budget on a text (catastrophic backtracking): the text is not read."""
+
+
 class StoreError(MonitorError):
     """A database write could not be completed."""
 

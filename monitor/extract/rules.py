@@ -9,19 +9,80 @@ file and key, raised at start-up rather than on the first document.
 from __future__ import annotations
 
 import hashlib
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import ConfigError
+import regex
+
+from monitor.errors import ConfigError, RuleTimeout
 from monitor.extract.model import TYPES
 
 RULE_FILES = ("boilerplate.toml", "types.toml", "commitment.toml", "direction.toml", "fields.toml",
               "entities.toml")
 
-Patterns = tuple[re.Pattern[str], ...]
+CUE_SECONDS = 0.25  # one cue on one text; a sane cue takes microseconds
+PROBE_SECONDS = 0.05  # one cue on one probe text when the rules load
+# Texts that make a backtracking cue blow up (alternatives that overlap under a repeat, "(?:a|aa)+ x", on
+# a run that almost matches): a rules file with a cue that cannot read them within PROBE_SECONDS is refused
+# like a broken one. (The attack's "(?:\w+\s?)+ of contracted critical it capacity" no longer blows up at
+# all: the regex module guards such repeats.)
+PROBES = (
+    " ".join(["capacity"] * 14),
+    "The Company and its subsidiaries entered into the agreement to deliver additional megawatts of critical "
+    "IT load to the tenant over the initial term of the lease, subject to customary closing conditions",
+    "a" * 60 + "!",
+    "a" * 40 + "b",
+    "1,000,000 " * 12,
+    "$ " * 60 + "x",
+    "-" * 80 + "!",
+)
+
+
+class Cue:
+    """A compiled cue that cannot hang the process: every match has a time budget.
+
+    The ``regex`` module reads the same syntax as ``re`` (its V0 mode) and stops a match that runs past
+    ``timeout``, which ``re`` cannot: one rule edit with nested quantifiers made a 95-character sentence
+    take 20 s, holding the GIL, so every job and SIGTERM waited. A cue that overruns raises RuleTimeout
+    naming the cue; the document is recorded as failed and the daemon goes on.
+    """
+
+    __slots__ = ("_compiled", "pattern", "where")
+
+    def __init__(self, compiled: "regex.Pattern[str]", where: str) -> None:
+        self._compiled = compiled
+        self.pattern: str = compiled.pattern
+        self.where = where
+
+    def search(self, text: str, pos: int = 0) -> "regex.Match[str] | None":
+        try:
+            return self._compiled.search(text, pos, timeout=CUE_SECONDS)
+        except TimeoutError:
+            raise self._overran(text) from None
+
+    def finditer(self, text: str) -> "list[regex.Match[str]]":
+        try:
+            return list(self._compiled.finditer(text, timeout=CUE_SECONDS))
+        except TimeoutError:
+            raise self._overran(text) from None
+
+    def _overran(self, text: str) -> RuleTimeout:
+        return RuleTimeout(f"{self.where}: cue {self.pattern!r} ran past {CUE_SECONDS} s on a "
+                           f"{len(text)}-character text; fix the rule (nested quantifiers?)")
+
+    def overruns(self) -> bool:
+        """Whether any probe text takes it past PROBE_SECONDS."""
+        try:
+            for probe in PROBES:
+                self._compiled.search(probe, timeout=PROBE_SECONDS)
+        except TimeoutError:
+            return True
+        return False
+
+
+Patterns = tuple[Cue, ...]
 
 
 @dataclass(frozen=True)
@@ -153,10 +214,15 @@ class _Loader:
     def patterns(self, file: str, key: str, case_sensitive: bool = False, default: Any = _REQUIRED) -> Patterns:
         compiled = []
         for i, value in enumerate(self.strings(file, key, default, what="regular expressions")):
+            where = f"{self.rules_dir / file}: {key}[{i}]"
             try:
-                compiled.append(re.compile(value, 0 if case_sensitive else re.IGNORECASE))
-            except (re.error, OverflowError, RecursionError) as exc:  # a{99999999999}, 10k nested groups
+                cue = Cue(regex.compile(value, regex.V0 | (0 if case_sensitive else regex.IGNORECASE)), where)
+            except (regex.error, OverflowError, RecursionError, ValueError) as exc:  # a{99999999999}, nesting
                 raise self.fail(file, f"{key}[{i}]", f"bad pattern {value!r}: {exc}") from None
+            if cue.overruns():
+                raise self.fail(file, f"{key}[{i}]", f"pattern {value!r} takes longer than {PROBE_SECONDS} s on "
+                                                     "a short text (catastrophic backtracking); refused")
+            compiled.append(cue)
         return tuple(compiled)
 
     def scales(self) -> dict[str, float]:
