@@ -39,6 +39,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.config import Config
+from monitor.fetch.companyfacts import companyfacts_source
 from monitor.fetch.edgar import LATEST_SOURCE, submissions_source
 from monitor.fetch.feeds import feed_source_name
 from monitor.fetch.replay import REPLAY_SOURCE
@@ -103,6 +104,7 @@ def scheduled_sources(config: Config, offline: bool) -> dict[str, str]:
     tickers = [company.ticker for company in config.companies]
     names = {LATEST_SOURCE: "edgar-latest", TICKERS_SOURCE: "tickers"}
     names.update({submissions_source(ticker): "edgar-reconcile" for ticker in tickers})
+    names.update({companyfacts_source(ticker): "edgar-reconcile" for ticker in tickers})
     names.update({feed_source_name(c.ticker, url): "feeds" for c in config.companies for url in c.feeds})
     names.update({market_source_name(s.series): "market" for s in market_sources(config.market, tickers)})
     return names

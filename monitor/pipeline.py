@@ -30,6 +30,7 @@ from monitor.fetch.links import LinkPolicy
 from monitor.fetch.replay import REPLAY_SOURCE, ReplayPlan, replay_samples
 from monitor.fetch.result import PollResult
 from monitor.market.fetch import Download, download_series, market_source_name, market_sources, save_downloads
+from monitor.fetch.companyfacts import companyfacts_source, companyfacts_url, fetch_revenue
 from monitor.ledger.stage import LedgerReader
 from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
 from monitor.notify.message import Message
@@ -171,6 +172,11 @@ def job_reconcile(rt: Runtime) -> list[PollResult]:
         results.append(
             _guarded(rt, edgar.submissions_source(company.ticker), url,
                      lambda db, c=company: edgar.reconcile_company(client, db, rt.config, c.ticker, c.cik))
+        )
+        facts_url = companyfacts_url(rt.config, company.cik)  # reported revenue, for the AI mix
+        results.append(
+            _guarded(rt, companyfacts_source(company.ticker), facts_url,
+                     lambda db, c=company: fetch_revenue(client, db, rt.config, c.ticker, c.cik))
         )
     return results
 

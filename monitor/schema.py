@@ -262,6 +262,16 @@ ALTER TABLE outbox ADD COLUMN week TEXT NOT NULL DEFAULT '';
 """
 
 
+# Revenue a company reported in XBRL (SEC company facts), per concept and period: the AI mix's trailing
+# mining revenue. Replaced per company when a new payload arrives.
+COMPANY_FACTS = """
+CREATE TABLE IF NOT EXISTS company_facts (
+   ticker TEXT NOT NULL, concept TEXT NOT NULL, start TEXT NOT NULL, "end" TEXT NOT NULL, value REAL NOT NULL,
+   form TEXT, filed TEXT, accession TEXT, url TEXT, PRIMARY KEY (ticker, concept, start, "end")
+);
+"""
+
+
 def _rekey_lapse_alerts(db: sqlite_utils.Database) -> None:
     """Give lapse alerts of older stores (``lapse:<disclosure id>``) the key they carry now (document,
     sentence offset and type, which survive re-extraction), so none is raised again. An old alert is
@@ -329,6 +339,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "documents.published_guessed: undated documents take their fetch time, flagged",
               _published_guessed),
     Migration(8, "outbox claims with an owner and a lease; digest rows", lambda db: _script(db, OUTBOX_CLAIMS)),
+    Migration(9, "company_facts: reported revenue from SEC's XBRL company facts", lambda db: _script(db, COMPANY_FACTS)),
 )
 
 

@@ -327,6 +327,26 @@ def list_extractions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [dict(row) for row in db.query("select * from extractions order by document_id")]
 
 
+# --- reported revenue (SEC XBRL company facts) ------------------------------------------------------
+
+
+def save_revenue_facts(db: sqlite_utils.Database, ticker: str, url: str, facts: Iterable[Any]) -> None:
+    """Replace a company's revenue facts with a new payload's, in one transaction."""
+    with transaction(db, f"company facts of {ticker}"):
+        db.execute("delete from company_facts where ticker = ?", [ticker])
+        db.conn.executemany(
+            'insert into company_facts (ticker, concept, start, "end", value, form, filed, accession, url) '
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(ticker, f.concept, f.start.isoformat(), f.end.isoformat(), f.value, f.form, f.filed, f.accession, url)
+             for f in facts])
+
+
+def revenue_facts(db: sqlite_utils.Database, ticker: str) -> list[tuple[Any, ...]]:
+    """(concept, start, end, value, filed, url) of a company, oldest period first."""
+    return db.execute('select concept, start, "end", value, filed, url from company_facts where ticker = ? '
+                      'order by "end", start', [ticker]).fetchall()
+
+
 # --- market data ----------------------------------------------------------------------
 
 

@@ -167,6 +167,7 @@ def test_a_daemon_just_started_is_healthy_before_its_first_polls(config, db, db_
 
     assert health.healthy
     assert {s.name for s in health.sources} == {"edgar:latest", "edgar:tickers", "edgar:submissions:MARA",
+                                                "edgar:companyfacts:MARA",
                                                 "feed:MARA:https://ir.example.com/rss", "market:btc_usd",
                                                 "market:hy_oas", "market:ust_10y", "market:px:MARA",
                                                 "market:px:IBIT"}

@@ -128,7 +128,8 @@ def test_reconcile_error_for_one_company_does_not_stop_the_next(tmp_path, closin
     results = job_reconcile(rt)
     db = closing(store.open_db(rt.db_path))
     errors = store.status(db)["recent_errors"]
-    assert results[0].errors and results[1].documents_added >= 1
+    gone, nvda = (next(r for r in results if r.source == f"edgar:submissions:{t}") for t in ("GONE", "NVDA"))
+    assert gone.errors and nvda.documents_added >= 1
     assert any(e["source"] == "edgar:submissions:GONE" and "HTTP 404" in e["cause"] for e in errors)
 
 

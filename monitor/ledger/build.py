@@ -108,11 +108,15 @@ class Unlinked:
     cites: tuple[dict[str, str], ...]
 
 
+Revenue = tuple[str, Any, Any, float, str, str]  # concept, start, end, value, filed, url (company_facts)
+
+
 @dataclass
 class Ledger:
     ticker: str
     events: list[DealEvent] = field(default_factory=list)
     unlinked: list[Unlinked] = field(default_factory=list)
+    revenue: list[Revenue] = field(default_factory=list)  # reported revenue (XBRL), for the AI mix
 
     def as_of(self, day: date | None = None, lapse_days: int | None = None) -> list[Deal]:
         """Each deal as it stood at the end of ``day``; a proposal older than ``lapse_days`` and never
@@ -134,7 +138,8 @@ class Ledger:
 
     def without(self, document_id: int) -> "Ledger":
         """The ledger as if the document had not been read (what an event's "before" reads)."""
-        return Ledger(self.ticker, [e for e in self.events if e.document_id != document_id], self.unlinked)
+        return Ledger(self.ticker, [e for e in self.events if e.document_id != document_id], self.unlinked,
+                      self.revenue)
 
     def events_of(self, document_id: int) -> list[DealEvent]:
         return [e for e in self.events if e.document_id == document_id]

@@ -127,7 +127,7 @@ def _deal_row(deal: Deal) -> tuple[Any, ...]:
 
 def load_ledger(db: sqlite_utils.Database, ticker: str) -> Ledger:
     """The stored ledger of a company, events in time order, citations read back from its disclosures."""
-    ledger = Ledger(ticker)
+    ledger = Ledger(ticker, revenue=store.revenue_facts(db, ticker))
     citations = _citations(db, ticker)
     for row in db.execute("select day, document_id, event, mw_delta, usd_delta, deal, cites from deal_events "
                           "where ticker = ? order by id", [ticker]):

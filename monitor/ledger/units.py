@@ -64,8 +64,12 @@ Part = tuple[float, dict[str, str]]  # one deal's share of a quantity, and the s
 
 def quantities(ledger: Ledger, as_of: date, lapse_days: int, mining_usd: float | None = None) -> Quantities:
     """What the ledger holds in force on ``as_of``, each quantity a sum of per-deal parts with the sentence
-    and URL behind each; ``mining_usd`` is the trailing twelve months' mining revenue (for the AI mix)."""
+    and URL behind each; ``mining_usd`` is the trailing twelve months' mining revenue (for the AI mix),
+    else the company's reported revenue as of that day (``trailing_revenue``)."""
     deals = ledger.as_of(as_of, lapse_days)
+    reported = trailing_revenue(ledger.revenue, as_of) if mining_usd is None else None
+    if reported is not None:
+        mining_usd = reported[0]
     in_force = [d for d in deals if d.family == COMPUTE and d.in_force(as_of)]
     tenants: dict[str, list[Deal]] = {}
     for deal in in_force:
@@ -96,7 +100,7 @@ def quantities(ledger: Ledger, as_of: date, lapse_days: int, mining_usd: float |
         lapsed=sum(1 for d in deals if d.status == "lapsed"),
         trailing_mining_usd=mining_usd,
         ai_mix=ai_mix(totals["annual_contracted_usd"], mining_usd),
-        parts={**parts, "ai_mix": parts["annual_contracted_usd"]},
+        parts={**parts, "ai_mix": parts["annual_contracted_usd"] + ([(reported[0], reported[1])] if reported else [])},
         **totals,
     )
 
@@ -119,6 +123,38 @@ def ai_mix(annual_ai_usd: float, trailing_mining_usd: float | None) -> float | N
     return annual_ai_usd / (annual_ai_usd + trailing_mining_usd)
 
 
+FISCAL_YEAR_DAYS = (350, 380)  # a reported period of this length is a fiscal year
+
+
+def trailing_revenue(rows: list[Any], as_of: date) -> tuple[float, dict[str, str]] | None:
+    """Trailing twelve months' reported revenue known on ``as_of``, with the line it rests on.
+
+    The last fiscal year filed by then, rolled forward by the current year-to-date less the same span of
+    the year before (how analysts build a TTM from 10-K and 10-Q figures, since a fourth quarter is only
+    filed inside the year). The first revenue concept the company reports is used.
+    """
+    known = [r for r in rows if str(r[4]) <= as_of.isoformat()]
+    if not known:
+        return None
+    concept = known[0][0]
+    periods = [(date.fromisoformat(str(r[1])), date.fromisoformat(str(r[2])), float(r[3]), str(r[5]))
+               for r in known if r[0] == concept]
+    years = [p for p in periods if FISCAL_YEAR_DAYS[0] <= (p[1] - p[0]).days <= FISCAL_YEAR_DAYS[1]]
+    if not years:
+        return None
+    start, end, value, url = max(years, key=lambda p: p[1])
+    line = f"{concept} {start}–{end}: ${value / 1e6:,.0f}m"
+    ytd = [p for p in periods if (p[0] - end).days == 1 and p[1] > end]
+    if ytd:
+        y_start, y_end, y_value, _ = max(ytd, key=lambda p: p[1])
+        before = [p for p in periods if p[0] == start and abs((y_end - p[1]).days - 365) <= 7]
+        if before:
+            value += y_value - before[0][2]
+            line += (f" + {y_start}–{y_end} ${y_value / 1e6:,.0f}m − {before[0][0]}–{before[0][1]} "
+                     f"${before[0][2] / 1e6:,.0f}m")
+    return value, {"sentence": f"trailing revenue (SEC XBRL): {line}", "url": url, "date": as_of.isoformat()}
+
+
 def units_text(q: Quantities) -> str:
     """The quantities as lines an analyst reads first, 80 columns wide."""
     def usd(value: float) -> str:
@@ -132,7 +168,8 @@ def units_text(q: Quantities) -> str:
         f"{'AI/HPC power':24} {q.ai_power_mw:,.0f} MW (other power {q.other_power_mw:,.0f} MW: mining or unspecified)",
         f"{'Backstops':24} {usd(q.backstop_usd)}; partnerships in force {q.partnerships:g}",
         f"{'Financing, last 365 days':24} {usd(q.financing_raised_usd)} raised",
-        f"{'AI mix':24} " + (f"{q.ai_mix:.0%} of (contracted AI + trailing mining revenue)" if q.ai_mix is not None
-                              else "n/a: no trailing mining revenue on file"),
+        f"{'AI mix':24} " + (f"{q.ai_mix:.0%}: ≈{usd(q.annual_contracted_usd)}/yr contracted AI ÷ (that + "
+                              f"{usd(q.trailing_mining_usd or 0)} trailing revenue, SEC XBRL)"
+                              if q.ai_mix is not None else "n/a: no trailing revenue on file (SEC XBRL company facts)"),
     ]
     return "\n".join(lines)
