@@ -121,7 +121,7 @@ def end_to_end(tmp: Path, rounds: int, extractor: Extractor, theses: list[Thesis
         stages["replay (parse + store)"] += took
         stages["market replay"] += seconds(lambda: replay_market(db, SAMPLES / "market"))[0]
         stages["extract"] += seconds(lambda: extract_pending(db, extractor))[0]
-        took, scored = seconds(lambda: score_pending(db, theses))
+        took, scored = seconds(lambda: score_pending(db, theses, reader=LedgerReader.from_dir(RULES)))
         stages["score"] += took
         db.close()
     total = sum(stages.values())

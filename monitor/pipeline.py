@@ -34,7 +34,7 @@ from monitor.fetch.companyfacts import companyfacts_source, companyfacts_url, fe
 from monitor.ledger.stage import LedgerReader
 from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
 from monitor.notify.message import Message
-from monitor.notify.outbox import DeliveryResult
+from monitor.notify.outbox import DeliveryResult, queue_for
 from monitor.runs import daemon_started_before, record_start
 from monitor.score.stage import ScoreResult, score_pending
 from monitor.score.thesis import Thesis, load_theses
@@ -335,7 +335,7 @@ def job_score(rt: Runtime) -> ScoreResult:
     def work(db: store.sqlite_utils.Database) -> ScoreResult:
         rules_dir = rt.config.path(rt.config.monitor.rules_dir)
         reader = with_last_good(rt, db, "ledger rules", lambda: LedgerReader.from_dir(rules_dir))
-        result = score_pending(db, current_theses(rt, db), channels=list(rt.config.notify.channels), reader=reader,
+        result = score_pending(db, current_theses(rt, db), queue_for(list(rt.config.notify.channels)), reader=reader,
                                notify_history=rt.notify_history or rt.config.notify.push_history)
         if result.events:
             log.info("score: %d events, %d scorecard changes, %d alerts", result.events, result.scorecards,

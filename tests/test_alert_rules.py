@@ -16,6 +16,7 @@ from monitor.documents import Document
 from monitor.ledger.build import build
 from monitor.ledger.reading import read_fact
 from monitor.ledger.stage import LedgerReader
+from monitor.notify.outbox import queue_for
 from monitor.market.series import Observation
 from monitor.score.engine import Evidence
 from monitor.score.stage import MARKET_WIDE, Context, Event, list_alerts, score_pending, step
@@ -140,13 +141,15 @@ def test_a_btc_drawdown_crossing_alerts_once_per_thesis_not_once_per_company(tmp
 def test_a_first_run_with_channels_set_sends_nothing_then_new_news_is_sent(tmp_path):
     db = store.open_db(tmp_path / "monitor.db")
     add_document(db, "lease", "2026-12-01", [lease(day="2026-12-01")], fetched_at="2026-12-01T10:00:00+00:00")
-    first = score_pending(db, [THESIS], channels=["slack"], reader=READER, now=datetime(2026, 12, 2, tzinfo=UTC))
+    first = score_pending(db, [THESIS], on_alert=queue_for(["slack"]), reader=READER,
+                          now=datetime(2026, 12, 2, tzinfo=UTC))
     assert first.alerts > 0 and db.execute("select count(*) from outbox").fetchone()[0] == 0
     add_document(db, "expansion", "2026-12-03", [disclosure(
         2, "2026-12-03", "contracted_compute", "binding", "positive",
         "TeraWulf and CoreWeave expanded their lease by an additional 80 MW of critical IT load at its Lake Alpha "
         "campus.", counterparty="CoreWeave", mw=80.0)], fetched_at="2026-12-03T09:00:00+00:00")
-    score_pending(db, [THESIS], channels=["slack"], reader=READER, now=datetime(2026, 12, 3, 10, tzinfo=UTC))
+    score_pending(db, [THESIS], on_alert=queue_for(["slack"]), reader=READER,
+                  now=datetime(2026, 12, 3, 10, tzinfo=UTC))
     queued = db.execute("select a.title from outbox o join alerts a on a.id = o.alert_id").fetchall()
     assert queued and all("expanded" in t or "crossed" in t or "Contracted" in t for (t,) in queued)
     db.close()
@@ -156,6 +159,7 @@ def test_a_first_run_with_channels_set_sends_nothing_then_new_news_is_sent(tmp_p
 def test_notify_history_sends_a_backfill_only_when_asked(tmp_path, history):
     db = store.open_db(tmp_path / "monitor.db")
     add_document(db, "lease", "2025-03-03", [lease()])
-    score_pending(db, [THESIS], channels=["slack"], reader=READER, notify_history=history, now=datetime(2026, 12, 6, tzinfo=UTC))
+    score_pending(db, [THESIS], on_alert=queue_for(["slack"]), reader=READER, notify_history=history,
+                  now=datetime(2026, 12, 6, tzinfo=UTC))
     assert bool(db.execute("select count(*) from outbox").fetchone()[0]) is history
     db.close()

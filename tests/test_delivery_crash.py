@@ -25,7 +25,7 @@ from monitor.ledger.stage import LedgerReader
 from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
 from monitor.notify.email import message_id
-from monitor.notify.outbox import enqueue
+from monitor.notify.outbox import enqueue, queue_for
 from monitor.score.stage import score_pending
 from monitor.score.thesis import load_theses
 from tests.conftest import MODEL, ROOT, RULES, SAMPLES
@@ -41,7 +41,7 @@ def prepared_store(tmp_path) -> None:
     db = store.open_db(tmp_path / "monitor.db")
     replay_samples(db, ReplayPlan(SAMPLES, {"APLD", "CIFR", "HUT", "WULF", "CORZ", "RIOT"}))
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    score_pending(db, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"],
+    score_pending(db, load_theses(ROOT / "rules" / "theses"), on_alert=queue_for(["slack", "email"]),
                   reader=LedgerReader.from_dir(RULES), notify_history=True)
     db.close()
 

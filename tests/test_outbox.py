@@ -18,7 +18,7 @@ from monitor.fetch.replay import ReplayPlan, replay_samples
 from monitor.health import check_health
 from monitor.notify.email import EmailChannel, EmailSettings
 from monitor.notify.message import Message, Receipt
-from monitor.notify.outbox import DeliverySettings, _claim, deliver_pending, outbox_summary
+from monitor.notify.outbox import DeliverySettings, _claim, deliver_pending, outbox_summary, queue_for
 from monitor.notify.slack import SlackChannel
 from monitor.runs import record_start
 from monitor.score.stage import list_alerts, score_pending
@@ -51,7 +51,7 @@ def db(tmp_path):
     database = store.open_db(tmp_path / "monitor.db")
     replay_samples(database, ReplayPlan(SAMPLES, {"APLD", "CIFR"}))
     extract_pending(database, Extractor.from_paths(RULES, MODEL))
-    score_pending(database, load_theses(ROOT / "rules" / "theses"), channels=["slack", "email"],
+    score_pending(database, load_theses(ROOT / "rules" / "theses"), on_alert=queue_for(["slack", "email"]),
                   reader=LedgerReader.from_dir(RULES), notify_history=True)
     yield database
     database.close()

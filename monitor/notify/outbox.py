@@ -86,6 +86,14 @@ def enqueue(db: sqlite_utils.Database, alert_id: int, ticker: str, channels: lis
         )
 
 
+def queue_for(channels: list[str]) -> Callable[[sqlite_utils.Database, int, Any, str], None]:
+    """The score stage's alert sink: queue each alert it pushes for ``channels``, in its transaction."""
+    def queue(db: sqlite_utils.Database, alert_id: int, alert: Any, now: str) -> None:
+        enqueue(db, alert_id, alert.ticker, channels, now)
+
+    return queue
+
+
 def enqueue_digest(db: sqlite_utils.Database, week: str, channels: list[str], now: str) -> bool:
     """Queue the digest of ``week`` once per channel, in one transaction; False when it was queued before."""
     with store.transaction(db, "outbox digest"):

@@ -16,7 +16,7 @@ import logging
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
@@ -24,7 +24,6 @@ from monitor import store
 from monitor.ledger.build import Ledger
 from monitor.ledger.rules import LedgerRules
 from monitor.ledger.stage import LedgerReader, load_ledger, update_ledgers
-from monitor.notify.outbox import enqueue
 from monitor.score.deal_alerts import deal_alerts, distress_alerts, lapse_alerts, late_note, unit_alerts
 from monitor.score.engine import (
     AlertDecision,
@@ -190,12 +189,17 @@ def replay(thesis: Thesis, ticker: str, evidence: list[Evidence], market: Series
         yield step(thesis, ticker, event, evidence, market, levels, context)
 
 
-def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: list[str] | None = None,
+# Called for each new alert to push, inside the transaction that stores it (the pipeline queues it in the
+# outbox there, so an alert and its delivery rows are written together): store, alert id, alert, now.
+AlertSink = Callable[[sqlite_utils.Database, int, AlertDecision, str], None]
+
+
+def score_pending(db: sqlite_utils.Database, theses: list[Thesis], on_alert: AlertSink | None = None,
                   reader: LedgerReader | None = None, notify_history: bool = False,
                   now: datetime | None = None) -> ScoreResult:
     """Process every event not yet scored, for every thesis and company, after bringing ledgers up to date.
 
-    Each new alert is queued in the outbox for ``channels`` in the same transaction, unless it is history
+    Each new alert goes to ``on_alert`` in the transaction that stores it, unless it is history
     (``is_history``) and ``notify_history`` is off: a first run or a backfill is stored and shown, not pushed.
     """
     result = ScoreResult()
@@ -227,7 +231,7 @@ def score_pending(db: sqlite_utils.Database, theses: list[Thesis], channels: lis
                     continue
                 outcome = step(thesis, ticker, event, evidence, market, levels, context)
                 quiet = not notify_history and is_history(event, started, fetched, now)
-                written, saved = _save(db, thesis, ticker, outcome, [] if quiet else channels or [], levels, saved,
+                written, saved = _save(db, thesis, ticker, outcome, None if quiet else on_alert, levels, saved,
                                        latest=context.latest_day is None or event.day >= context.latest_day)
                 if context.latest_day is None or event.day > context.latest_day:
                     context = replace(context, latest_day=event.day)
@@ -273,7 +277,7 @@ def _material(thesis: Thesis, before: dict[str, float], after: dict[str, float])
     return any(abs(after.get(k, 0.0) - before.get(k, 0.0)) >= MATERIAL for k in own)
 
 
-def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step, channels: list[str],
+def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step, on_alert: AlertSink | None,
           levels: dict[str, int], saved: dict[str, float], latest: bool) -> tuple[int, dict[str, float]]:
     """One event's rows in one transaction: the scorecard values when they moved materially (history
     keeps values only; the latest explanation is kept apart), the alerts and their outbox rows, the
@@ -305,7 +309,8 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step,
             before = db.execute("select count(*) from alerts where key = ?", [alert.key]).fetchone()[0]
             if not before:
                 alert_id = db["alerts"].insert(row).last_pk
-                enqueue(db, alert_id, ticker, channels, now)
+                if on_alert is not None:
+                    on_alert(db, alert_id, alert, now)
                 written += 1
         db.conn.executemany(
             "insert into alert_levels (thesis, ticker, pillar, level) values (?, ?, ?, ?) "
