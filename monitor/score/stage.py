@@ -147,7 +147,7 @@ def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], ma
     history = [e for e in evidence if e.day <= event.day and e.document_id != event.document_id]
     late = event.document_id is not None and context.latest_day is not None and event.day < context.latest_day
     # A late document must not re-arm or cross levels for later dates: it decides against a copy.
-    alerts = decide(_pillars_of(thesis, ticker), before, after, event.name, new, history,
+    alerts = decide(pillars_of(thesis, ticker), before, after, event.name, new, history,
                     dict(levels) if late else levels)
     if event.document_id is None and ticker != MARKET_WIDE:
         alerts = []  # market moves alert once per thesis (MARKET_WIDE), not once per company
@@ -161,7 +161,7 @@ def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], ma
     return Step(event, before, after, alerts)
 
 
-def _pillars_of(thesis: Thesis, ticker: str) -> Thesis:
+def pillars_of(thesis: Thesis, ticker: str) -> Thesis:
     """The pillars a ticker's alerts read: a pillar made only of market terms (BTC drawdown) is one event for
     every company, so it alerts on the thesis-wide pass (MARKET_WIDE) and nowhere else."""
     market_only = {p.id for p in thesis.pillars if p.market and not p.evidence and not p.quantities}
@@ -273,7 +273,7 @@ def _last_values(db: sqlite_utils.Database, thesis: str, ticker: str) -> dict[st
 def _material(thesis: Thesis, before: dict[str, float], after: dict[str, float]) -> bool:
     """A company pillar moved by MATERIAL points or more. Market-only pillars (the BTC drawdown) are the same
     for every company and move every week: they are kept once, in market_observations, not per company."""
-    own = {p.id for p in _pillars_of(thesis, "").pillars}
+    own = {p.id for p in pillars_of(thesis, "").pillars}
     return any(abs(after.get(k, 0.0) - before.get(k, 0.0)) >= MATERIAL for k in own)
 
 
