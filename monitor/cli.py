@@ -238,25 +238,57 @@ def ingest(
     files: Annotated[list[Path], typer.Argument(help="HTML or text files.", exists=True, dir_okay=False)],
     ticker: Annotated[str, typer.Option("--ticker", "-t", help="Company the documents are about.")],
     url: Annotated[str, typer.Option("--url", help="Where the document was published.")] = "",
-    published: Annotated[str, typer.Option("--published", help="Publication date, YYYY-MM-DD.")] = "",
+    published: Annotated[str, typer.Option("--published", help="Publication date, YYYY-MM-DD; without it the "
+                                                               "document is dated by its storing, flagged.")] = "",
     form: Annotated[str, typer.Option("--form", help="Form or kind, e.g. 8-K or PR.")] = "",
+    watch: Annotated[bool, typer.Option("--watch", help="Accept a ticker the config does not watch.")] = False,
 ) -> None:
-    """Add documents that arrived outside the watched sources: regular text or HTML files of at most
-    http.max_body_bytes each (devices, pipes and binary data are refused)."""
+    """Add documents that arrived outside the watched sources, then extract and score them: regular text or
+    HTML files of at most http.max_body_bytes each (devices, pipes and binary data are refused)."""
+    from monitor.extract.stage import extract_pending, load_extractor
     from monitor.fetch.ingest import ingest_file
+    from monitor.ledger.stage import LedgerReader
+    from monitor.notify.outbox import queue_for
+    from monitor.score.stage import list_alerts, score_pending
 
     try:
         config = state.config()
+        watched = [c.ticker for c in config.companies]
+        if ticker.upper() not in watched and not watch:
+            raise ConfigError(f"--ticker {ticker.upper()}: not a watched company (watched: {', '.join(watched)}); "
+                              "add it to config.toml, or pass --watch")
         db = state.db(config)
         results = [ingest_file(db, path, ticker, url=url, published=published, form=form,
                                max_bytes=config.http.max_body_bytes) for path in files]
+        stored = [r.document_id for r in results if r.document_id is not None]
+        if stored:
+            extract_pending(db, load_extractor(config.path(config.monitor.rules_dir),
+                                               config.path(config.monitor.model_path)))
+            score_pending(db, _theses(config, None), queue_for(list(config.notify.channels)),
+                          reader=LedgerReader.from_dir(config.path(config.monitor.rules_dir)))
+        alerts = [a for a in list_alerts(db, ticker) if any(f"doc:{d}" == a["event"] or f"|{d}|" in a["event"]
+                                                           for d in stored)]
     except MonitorError as exc:
         raise fail(exc) from None
     for result in results:
         if result.document_id is None:
-            console.print(f"{result.path}: already stored")
-        else:
-            console.print(f"{result.path}: stored as document {result.document_id} ({result.chars} chars)")
+            console.print(Text(f"{result.path}: already stored ({result.existing}); nothing new"))
+            continue
+        console.print(Text(f"{result.path}: stored as document {result.document_id} ({result.chars:,} chars)"))
+        _print_disclosures([_disclosure(row) for row in store.list_disclosures(db, document_id=result.document_id)],
+                           f"document {result.document_id}")
+    for alert in alerts:
+        console.print(Text(f"alert [{alert['severity']} {alert['direction']}] {alert['title']}"))
+    if stored and not alerts:
+        console.print("no alert: nothing in it moves the thesis enough")
+
+
+def _disclosure(row: dict[str, Any]) -> Any:
+    """A stored disclosure row as the Disclosure the tables print."""
+    from monitor.extract.model import Disclosure
+
+    return Disclosure(row["type"], row["commitment"], row["direction"], row["sentence"], row["start"] or 0,
+                      row["end"] or 0, row["counterparty"], row["mw"], row["usd"], row["term_years"])
 
 
 # --- extraction ---------------------------------------------------------------------------

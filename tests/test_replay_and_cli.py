@@ -124,6 +124,48 @@ def test_ingesting_a_release_the_replay_already_stored_says_already_stored(db_pa
     assert "already stored" in result.stdout
 
 
+def test_ingest_extracts_and_scores_what_it_stored_and_prints_it(db_path: Path) -> None:
+    result = monitor(db_path, "ingest", str(WIND_FARM), "--ticker", "MARA", "--published", "2024-12-03")
+
+    assert result.exit_code == 0, result.output
+    assert "disclosures in document" in result.stdout and "240" in result.stdout  # the wind farm's MW
+    assert "alert [" in result.stdout and "power with" in result.stdout
+    [row] = documents_json(db_path)
+    assert row["published_at"] == "2024-12-03" and row["published_guessed"] == 0
+
+
+def test_ingest_refuses_a_date_it_cannot_read_and_names_the_format(db_path: Path) -> None:
+    result = monitor(db_path, "ingest", str(NOTES_950M), "--ticker", "MARA", "--published", "03/11/2025")
+
+    assert result.exit_code == 2
+    assert "--published: '03/11/2025' is not a date: give it as YYYY-MM-DD" in result.output
+    assert documents_json(db_path) == []
+
+
+def test_ingest_without_a_date_flags_the_one_it_gives(db_path: Path) -> None:
+    monitor(db_path, "ingest", str(NOTES_950M), "--ticker", "MARA")
+
+    [row] = documents_json(db_path)
+    assert row["published_guessed"] == 1
+
+
+def test_ingest_for_an_unwatched_ticker_lists_the_watched_ones_unless_told_to_watch(db_path: Path) -> None:
+    refused = monitor(db_path, "ingest", str(NOTES_950M), "--ticker", "MRA")
+    accepted = monitor(db_path, "ingest", str(NOTES_950M), "--ticker", "MRA", "--watch")
+
+    assert refused.exit_code == 2 and "MRA: not a watched company (watched: MARA, CORZ" in refused.output
+    assert accepted.exit_code == 0 and [r["ticker"] for r in documents_json(db_path)] == ["MRA"]
+
+
+def test_the_same_file_under_another_company_is_stored_for_it_too(db_path: Path) -> None:
+    monitor(db_path, "ingest", str(NOTES_950M), "--ticker", "MARA")
+
+    other = monitor(db_path, "ingest", str(NOTES_950M), "--ticker", "CORZ")
+
+    assert "stored as document" in other.stdout
+    assert sorted(r["ticker"] for r in documents_json(db_path)) == ["CORZ", "MARA"]
+
+
 def test_ingest_of_a_missing_file_is_a_usage_error(db_path: Path, tmp_path: Path) -> None:
     result = monitor(db_path, "ingest", str(tmp_path / "absent.txt"), "--ticker", "MARA")
 
@@ -237,7 +279,7 @@ def test_ingest_refuses_a_device_an_oversized_file_and_binary_content(tmp_path: 
                 str(tmp_path / "random.bin"): "binary data"}
     for path, cause in expected.items():
         done = subprocess.run([sys.executable, "-m", "monitor.cli", "--config", str(config), "--db",
-                               str(tmp_path / "m.db"), "ingest", path, "--ticker", "MARA"],
+                               str(tmp_path / "m.db"), "ingest", path, "--ticker", "MARA", "--watch"],
                               capture_output=True, timeout=60, check=False)
         assert done.returncode == 2 and cause in done.stderr.decode(), done.stderr.decode()[-1000:]
     assert documents_json(tmp_path / "m.db") == []

@@ -28,6 +28,15 @@ class IngestResult:
     path: str
     document_id: int | None  # None: the store already had this text
     chars: int
+    existing: str = ""  # when already stored: which document, under which company
+
+
+def publication_date(value: str) -> str:
+    """``--published`` as an ISO date, or a ParseError saying what is expected (never kept verbatim)."""
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise ParseError("--published", f"{value!r} is not a date: give it as YYYY-MM-DD") from None
 
 
 def ingest_file(
@@ -40,6 +49,7 @@ def ingest_file(
     form: str = "",
     max_bytes: int,
 ) -> IngestResult:
+    published = publication_date(published) if published else ""
     raw = read_local_document(path, max_bytes)
     data = strip_provenance(raw)
     url = url or provenance_url(raw)
@@ -47,7 +57,7 @@ def ingest_file(
     body = body_to_text(data, content_type, str(path))
     document = Document(
         source="manual",
-        ext_id=content_hash(body.text),
+        ext_id=f"{ticker.upper()}:{content_hash(body.text)}",  # one release about two companies is stored for each
         ticker=ticker.upper(),
         url=url or path.resolve().as_uri(),
         text=body.text,
@@ -55,11 +65,16 @@ def ingest_file(
         form=form,
         doc_type=form,
         items=body.items,
-        published_at=published or date.today().isoformat(),
+        published_at=published,  # none given: the store dates it by its fetch time, flagged as guessed
         via="ingest",
     )
     ids = store.save_documents(db, [document])
-    return IngestResult(str(path), ids[0] if ids else None, len(body.text))
+    if ids:
+        return IngestResult(str(path), ids[0], len(body.text))
+    found = db.execute("select id, ticker from documents where content_hash = ? order by id limit 1",
+                       [document.content_hash]).fetchone()
+    existing = f"document {found[0]} of {found[1]}" if found else "a document stored before"
+    return IngestResult(str(path), None, len(body.text), existing)
 
 
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
