@@ -28,7 +28,7 @@ from monitor.logs import configure_logging
 from monitor.market.result import MarketPoll
 
 app = typer.Typer(help="Watch companies' filings and press releases for thesis-moving disclosures.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 console = Console()
 errors = Console(stderr=True)
 
