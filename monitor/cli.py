@@ -740,19 +740,32 @@ def alerts(
 
 
 @app.command()
-def deliver() -> None:
-    """Send what the outbox holds to the configured channels (the daemon does this every deliver_seconds)."""
+def deliver(
+    now: Annotated[bool, typer.Option("--now", help="Send every pending message now, batch windows included.")] = False,
+) -> None:
+    """Send what the outbox holds to the configured channels (the daemon does this every deliver_seconds), and
+    say what was held back and why."""
+    from datetime import UTC, datetime
+
+    from monitor.notify.channels import delivery_settings
+    from monitor.notify.outbox import held_back
     from monitor.pipeline import Runtime, job_deliver
 
     try:
         config = state.config()
         configure_logging(config.monitor.log_format, state.verbose)
+        if now:
+            config = config.model_copy(update={"notify": config.notify.model_copy(update={"batch_window_minutes": 0})})
         rt = Runtime(config, state.db_path or config.path(config.monitor.db), [], offline=True)
     except MonitorError as exc:
         raise fail(exc) from None
     result = job_deliver(rt)
     console.print(f"deliver: {result.sent} messages ({result.alerts_sent} alerts) sent, {result.retrying} retrying, "
                   f"{result.dead} dead", highlight=False)
+    db = state.db(config)
+    for item in held_back(db, delivery_settings(config), datetime.now(UTC)):
+        where = "" if item.channel == "-" else f"{item.channel} {item.ticker}: "
+        console.print(Text(f"held back: {where}{item.alerts} alert{'s' if item.alerts != 1 else ''}, {item.why}"))
     if result.errors:
         raise typer.Exit(code=1)
 

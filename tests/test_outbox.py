@@ -201,3 +201,18 @@ def test_two_deliverers_at_once_send_each_message_once(db, tmp_path):
             assert process.returncode == 0, errors.decode()[-2000:]
         posted = [request.key for request in hook.requests]
     assert sorted(posted) == sorted(set(posted)) and len(posted) == len(keys)
+
+
+def test_held_back_messages_say_why_batch_window_backoff_or_never_queued(db):
+    """Issue 15.5: `deliver` printed "0 messages sent" with one pending and never said why."""
+    from monitor.notify.outbox import held_back
+
+    now = datetime.now(UTC)
+    waiting = held_back(db, DeliverySettings(batch_window=timedelta(minutes=10)), now)
+    assert waiting and all("batch window" in h.why and "--now" in h.why for h in waiting)
+    assert {h.channel for h in waiting} == {"slack", "email"}
+    with store.transaction(db, "an alert raised before channels were set"):
+        db["alerts"].insert({"key": "k-history", "thesis": "t", "ticker": "APLD", "event": "doc:0",
+                             "severity": "info", "title": "history"})
+    [never] = [h for h in held_back(db, DeliverySettings(), now) if h.channel == "-"]
+    assert never.alerts == 1 and "never queued" in never.why

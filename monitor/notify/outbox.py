@@ -181,6 +181,38 @@ def deliver_pending(db: sqlite_utils.Database, channels: dict[str, Channel], set
     return result
 
 
+@dataclass(frozen=True)
+class HeldBack:
+    """A message the outbox did not send on this pass, and why (what `monitor deliver` tells the user)."""
+
+    channel: str
+    ticker: str
+    alerts: int
+    why: str
+
+
+def held_back(db: sqlite_utils.Database, settings: DeliverySettings, now: datetime) -> list[HeldBack]:
+    """What waits in the outbox and why: a company's batch window still open, a retry backing off; and the
+    alerts never queued (history of a first run or backfill, or raised before channels were set)."""
+    stamp = now.isoformat(timespec="seconds")
+    found = []
+    for channel, ticker, count, first, attempts, due in db.execute(
+            "select channel, ticker, count(*), min(created_at), max(attempts), min(next_attempt_at) from outbox "
+            "where status in ('pending', 'sending') group by channel, ticker, attempts > 0 order by channel, ticker"):
+        if attempts:
+            found.append(HeldBack(channel, ticker, count, f"retrying: attempt {attempts + 1} due {due}"))
+        elif (datetime.fromisoformat(first) + settings.batch_window).isoformat(timespec="seconds") > stamp:
+            goes = (datetime.fromisoformat(first) + settings.batch_window).isoformat(timespec="seconds")
+            found.append(HeldBack(channel, ticker, count, f"batch window ({settings.batch_window}) open until {goes}; "
+                                                         "`monitor deliver --now` sends it now"))
+    never = db.execute("select count(*) from alerts a where not exists "
+                       "(select 1 from outbox o where o.alert_id = a.id)").fetchone()[0]
+    if never:
+        found.append(HeldBack("-", "-", never, "never queued: history (a first run or backfill) or raised before "
+                                               "channels were set; `monitor alerts` shows them"))
+    return found
+
+
 def _claim(db: sqlite_utils.Database, channel: str, settings: DeliverySettings, now: datetime,
            owner: str | None = None) -> list[str]:
     """Message keys this deliverer may send now: resumable claims first, then new batches per company."""
