@@ -23,7 +23,7 @@ from rich.text import Text
 from monitor import store
 from monitor.config import Config, HttpSettings, MonitorSettings, load_config
 from monitor.documents import normalise_text
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.logs import configure_logging
 from monitor.market.result import MarketPoll
 
@@ -47,10 +47,34 @@ class State:
         return load_config(self.config_path)
 
     def db(self, config: Config | None = None) -> Any:
+        """The store the command reads: it must exist (only `run` creates one; a typo in --db is an error,
+        never a new empty store in a new folder)."""
         if self.db_path is not None:
-            return store.open_db(self.db_path)
+            path = self.db_path
+        else:
+            config = config or self.config()
+            path = config.path(config.monitor.db)
+        if not path.is_file():
+            raise StoreError(f"{path}: no store here ({'a folder' if path.is_dir() else 'no such file'}); "
+                             "`monitor run --once` makes one, or give --db")
+        return store.open_db(path)
+
+    def watched(self, ticker: str | None, config: Config | None = None) -> str | None:
+        """``ticker`` upper-cased when the config watches it (or it has stored documents); else a ConfigError
+        listing the watched ones, so a typo never reads as an empty result."""
+        if ticker is None:
+            return None
         config = config or self.config()
-        return store.open_db(config.path(config.monitor.db))
+        names = [c.ticker for c in config.companies]
+        if ticker.upper() in names:
+            return ticker.upper()
+        db = self.db(config)
+        try:
+            if db.execute("select 1 from documents where ticker = ? limit 1", [ticker.upper()]).fetchone():
+                return ticker.upper()  # ingested with --watch
+        finally:
+            db.close()
+        raise ConfigError(f"{ticker.upper()}: not a watched company (watched: {', '.join(names)})")
 
 
 state = State()
@@ -155,7 +179,7 @@ def documents(
 ) -> None:
     """List stored documents."""
     try:
-        rows = store.list_documents(state.db(), ticker)
+        rows = store.list_documents(state.db(), state.watched(ticker))
     except MonitorError as exc:
         raise fail(exc) from None
     if as_json:
@@ -207,6 +231,8 @@ def _print_status(data: dict[str, Any]) -> None:
     console.print(verdict, highlight=False, soft_wrap=True)
     console.print(f"[bold]{data['documents']}[/bold] documents: " +
                   ", ".join(f"{t} {n}" for t, n in data["documents_by_ticker"].items()))
+    console.print(f"{data['disclosures']} disclosures, {data['deals']} deals in the ledger, {data['alerts']} alerts",
+                  highlight=False)
     sources = Table(title="sources")
     for column in ("source", "state", "last success", "window", "last attempt", "failures", "added",
                    "last error"):
@@ -478,7 +504,7 @@ def disclosures(
     try:
         db = state.db()
         try:
-            rows = store.list_disclosures(db, ticker)
+            rows = store.list_disclosures(db, state.watched(ticker))
         finally:
             db.close()
     except MonitorError as exc:
@@ -606,7 +632,7 @@ def ledger(
         config = state.config()
         db = state.db(config)
         lapse_days = min((t.alerts.lapse_days for t in _theses(config, None)), default=180)
-        book = load_ledger(db, ticker.upper())
+        book = load_ledger(db, state.watched(ticker, config) or "")
     except MonitorError as exc:
         raise fail(exc) from None
     if unlinked:
@@ -708,15 +734,24 @@ def backtest(
 @app.command()
 def alerts(
     ticker: TickerFilter = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only alerts as of this day or later (YYYY-MM-DD).")] = None,
+    severity: Annotated[Optional[str], typer.Option(
+        "--severity", help="Only this severity or higher: info, medium, warning, high.")] = None,
     as_json: JsonTable = False,
 ) -> None:
     """Alerts raised by the scorecard rules, with what changed, why, and the cited evidence."""
     from monitor.notify.outbox import delivery_status, outbox_summary
+    from monitor.score.engine import SEVERITY_ORDER
     from monitor.score.stage import list_alerts
 
+    first = _day(since, "--since")
+    if severity is not None and severity not in SEVERITY_ORDER:
+        raise typer.BadParameter(f"--severity must be one of {', '.join(SEVERITY_ORDER)}")
     try:
         db = state.db()
-        rows = list_alerts(db, ticker)
+        rows = [row for row in list_alerts(db, state.watched(ticker))
+                if (first is None or str(row["as_of"]) >= first.isoformat())
+                and (severity is None or SEVERITY_ORDER.index(row["severity"]) >= SEVERITY_ORDER.index(severity))]
         delivered = delivery_status(db)
         summary = outbox_summary(db)
     except MonitorError as exc:

@@ -475,8 +475,11 @@ def status(db: sqlite_utils.Database) -> dict[str, Any]:
         for row in db.query("select source, url, error, cause, occurred_at from fetch_errors order by id desc limit 20")
     ]
     error_count = db.execute("select count(*) from fetch_errors").fetchone()[0]
+    counts = {table: db.execute(f"select count(*) from {table}").fetchone()[0]
+              for table in ("disclosures", "deals", "alerts")}
     return {
         "documents": documents,
+        **counts,
         "documents_by_ticker": by_ticker,
         "sources": sources,
         "errors_total": error_count,

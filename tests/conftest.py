@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from monitor import store
 from monitor.config import Config
 from tests.servers import FixtureServer
 
@@ -86,4 +87,7 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "m.db"
+    """An empty store (as a first `monitor run` leaves it): the other commands refuse a missing one."""
+    path = tmp_path / "m.db"
+    store.open_db(path).close()
+    return path

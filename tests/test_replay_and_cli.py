@@ -17,6 +17,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from monitor import store
 from monitor.cli import app
 from monitor.documents import strip_provenance
 from tests.conftest import ROOT, SAMPLES
@@ -275,6 +276,7 @@ def test_ingest_refuses_a_device_an_oversized_file_and_binary_content(tmp_path: 
     config.write_text("[http]\nmax_body_bytes = 50000\n")
     (tmp_path / "big.txt").write_text("The company signed a lease. " * 2000)
     (tmp_path / "random.bin").write_bytes(random.Random(14).randbytes(20000))
+    store.open_db(tmp_path / "m.db").close()
     expected = {"/dev/zero": "not a regular file", str(tmp_path / "big.txt"): "50,000-byte limit",
                 str(tmp_path / "random.bin"): "binary data"}
     for path, cause in expected.items():
@@ -283,3 +285,30 @@ def test_ingest_refuses_a_device_an_oversized_file_and_binary_content(tmp_path: 
                               capture_output=True, timeout=60, check=False)
         assert done.returncode == 2 and cause in done.stderr.decode(), done.stderr.decode()[-1000:]
     assert documents_json(tmp_path / "m.db") == []
+
+
+def test_a_command_on_a_missing_store_is_an_error_not_a_new_empty_store(tmp_path: Path) -> None:
+    """Issue 15.5: `monitor --db /path/typo.db documents` made a folder and an empty store."""
+    typo = tmp_path / "typo" / "monitor.db"
+
+    result = monitor(typo, "documents")
+
+    assert result.exit_code == 2 and "no store here (no such file)" in result.output
+    assert not typo.parent.exists()
+
+
+def test_an_unknown_ticker_is_an_error_listing_the_watched_ones(db_path: Path) -> None:
+    """Issue 15.5: `disclosures --ticker MRA` returned an empty table with exit 0."""
+    result = monitor(db_path, "disclosures", "--ticker", "MRA")
+
+    assert result.exit_code == 2 and "MRA: not a watched company (watched: MARA, CORZ" in result.output
+
+
+def test_alerts_filter_by_day_severity_and_ticker(db_path: Path) -> None:
+    monitor(db_path, "run", "--once", "--offline")
+
+    high = json.loads(monitor(db_path, "alerts", "--severity", "high", "--since", "2025-01-01", "--json").stdout)
+
+    assert high["alerts"] and all(a["severity"] == "high" and a["as_of"] >= "2025-01-01" for a in high["alerts"])
+    corz = json.loads(monitor(db_path, "alerts", "--ticker", "corz", "--json").stdout)["alerts"]
+    assert corz and {a["ticker"] for a in corz} == {"CORZ"}
