@@ -201,7 +201,8 @@ def status(
         "--fail-on-dead-letters", help="Dead letters in the outbox make the status unhealthy too.")] = False,
 ) -> None:
     """Health: last success per source against its [health] window, outbox queues, stuck messages and
-    dead letters, recent errors and counts. Exits 0 when healthy, 1 when a source is stale, outbox
+    dead letters, recent errors and counts; a feed or newsroom listing nothing new for max(6 x its median
+    gap, 60 days) is marked QUIET (reported, not unhealthy). Exits 0 when healthy, 1 when a source is stale, outbox
     messages are stuck past their due time (or nothing ever ran), 2 when the config or the store
     cannot be read."""
     from monitor.health import check_health
@@ -239,6 +240,7 @@ def _print_status(data: dict[str, Any]) -> None:
         sources.add_column(column, overflow="fold")
     for row in data["sources"]:
         state_cell = (Text("STALE", style="bold red") if row["stale"] else
+                      Text(f"QUIET since {row['newest_item_at'][:10]}", style="bold yellow") if row["quiet"] else
                       Text("ok", style="green") if row["job"] else Text("not scheduled", style="dim"))
         window = format_window(row["window_minutes"]) if row["window_minutes"] is not None else ""
         sources.add_row(row["name"], state_cell, row["last_success_at"] or "never", window,

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import lxml.etree
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from monitor.errors import ConfigError
 from monitor.market.series import MarketFormat, check_series_name
@@ -294,10 +295,43 @@ class NotifySettings(_Strict):
         return hour, minute
 
 
+class NewsroomSource(_Strict):
+    """A company's press-release list page, read where the company publishes no feed.
+
+    Each site lays out its list its own way, so the page is read with XPath expressions given in
+    the config: ``item`` selects each release on the page; ``link``, ``title`` and ``date`` are read
+    inside an item. An expression that does not compile is refused at start-up, naming its key; one
+    that stops matching (the site redesigned) is the source's error at its next poll.
+    """
+
+    url: str
+    item: str
+    link: str = ".//a/@href"
+    title: str = ""  # "" takes the text of the element the link came from
+    date: str = ""  # "" leaves items undated: stored with their fetch time, flagged
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("item", "link", "title", "date")
+    @classmethod
+    def _xpath(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name in ("title", "date"):
+            return value
+        try:
+            lxml.etree.XPath(value)
+        except lxml.etree.XPathError as exc:
+            raise ValueError(f"{value!r} is not an XPath expression: {exc}") from None
+        return value
+
+
 class Company(_Strict):
     ticker: str
     cik: int | None = None
     feeds: list[str] = []
+    newsroom: NewsroomSource | None = None
 
     @field_validator("ticker")
     @classmethod

@@ -27,6 +27,10 @@ The rules, as an operator would expect them:
 * Dead letters are reported always but fail health only when asked
   (``fail_on_dead_letters``): they need a person (a revoked webhook, a bad address),
   while restarting or paging on the daemon would not bring them back.
+* A feed or newsroom that answers but has listed nothing new for max(6 x its median gap
+  between items, 60 days) is reported quiet (``monitor.fetch.rhythm``) and raises one source
+  alert, but does not fail health: the daemon is working, and a person must find the
+  company's new feed.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from monitor.config import Config
 from monitor.fetch.companyfacts import companyfacts_source
 from monitor.fetch.edgar import LATEST_SOURCE, submissions_source
 from monitor.fetch.feeds import feed_source_name
+from monitor.fetch.newsroom import newsroom_source_name
+from monitor.fetch.rhythm import is_quiet
 from monitor.fetch.replay import REPLAY_SOURCE
 from monitor.market.fetch import market_source_name, market_sources
 from monitor.market.replay import MARKET_REPLAY_SOURCE
@@ -67,6 +73,9 @@ class SourceHealth:
     documents_added: int
     window_minutes: float | None
     stale: bool
+    newest_item_at: str | None  # feeds and newsrooms: the newest past item the listing named
+    median_gap_days: float | None
+    quiet: bool  # answering, but no new item for max(6 x median gap, 60 days): a feed that has died
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,7 @@ def scheduled_sources(config: Config, offline: bool) -> dict[str, str]:
     names.update({submissions_source(ticker): "edgar-reconcile" for ticker in tickers})
     names.update({companyfacts_source(ticker): "edgar-reconcile" for ticker in tickers})
     names.update({feed_source_name(c.ticker, url): "feeds" for c in config.companies for url in c.feeds})
+    names.update({newsroom_source_name(c.ticker, c.newsroom.url): "feeds" for c in config.companies if c.newsroom})
     names.update({market_source_name(s.series): "market" for s in market_sources(config.market, tickers)})
     return names
 
@@ -143,6 +153,8 @@ def check_health(db: sqlite_utils.Database, config: Config, *, now: datetime | N
             consecutive_failures=row.get("consecutive_failures") or 0, last_error=row.get("last_error") or "",
             documents_added=row.get("documents_added") or 0,
             window_minutes=window.total_seconds() / 60 if window else None, stale=stale,
+            newest_item_at=row.get("newest_item_at"), median_gap_days=row.get("median_gap_days"),
+            quiet=is_quiet(row.get("newest_item_at"), row.get("median_gap_days"), now),
         ))
     # Before the first scoring run there is no alerts table, and so no outbox to summarise.
     outbox = outbox_summary(db) if "alerts" in db.table_names() else {"channels": {}, "dead_letters": []}

@@ -14,6 +14,7 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable, Literal, TypeVar, Union, cast
@@ -23,7 +24,7 @@ from monitor import store
 from monitor.config import Config, require_sec_contact
 from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.extract.stage import ExtractResult, extract_pending, load_extractor
-from monitor.fetch import edgar, feeds
+from monitor.fetch import edgar, feeds, newsroom
 from monitor.fetch.http import HttpClient
 from monitor.fetch.limiter import RateLimiter
 from monitor.fetch.links import LinkPolicy
@@ -182,7 +183,7 @@ def job_reconcile(rt: Runtime) -> list[PollResult]:
 
 
 def job_feeds(rt: Runtime) -> list[PollResult]:
-    """Every company's feeds, ``FEED_WORKERS`` at a time, results in the configured order.
+    """Every company's feeds and newsroom page, ``FEED_WORKERS`` at a time, results in the configured order.
 
     Feeds are on many unrelated hosts, so one slow or hostile host must not delay the others
     (each request ends by ``http.total_timeout``); once ``rt.stopping`` is set no further
@@ -192,15 +193,22 @@ def job_feeds(rt: Runtime) -> list[PollResult]:
         return []
     client = rt.client
 
-    def poll(ticker: str, url: str) -> PollResult | None:
+    listings: list[tuple[str, str, Callable[[store.sqlite_utils.Database], PollResult]]] = []
+    for company in rt.companies:
+        for url in company.feeds:
+            listings.append((feeds.feed_source_name(company.ticker, url), url,
+                             partial(feeds.poll_feed, client, ticker=company.ticker, url=url)))
+        if company.newsroom is not None:
+            listings.append((newsroom.newsroom_source_name(company.ticker, company.newsroom.url), company.newsroom.url,
+                             partial(newsroom.poll_newsroom, client, ticker=company.ticker, newsroom=company.newsroom)))
+
+    def poll(source: str, url: str, work: Callable[[store.sqlite_utils.Database], PollResult]) -> PollResult | None:
         if rt.stopping.is_set():
             return None
-        return _guarded(rt, feeds.feed_source_name(ticker, url), url,
-                        lambda db: feeds.poll_feed(client, db, ticker, url))
+        return _guarded(rt, source, url, work)
 
-    pairs = [(company.ticker, url) for company in rt.companies for url in company.feeds]
     with ThreadPoolExecutor(max_workers=FEED_WORKERS, thread_name_prefix="feed") as pool:
-        polled = list(pool.map(poll, *zip(*pairs))) if pairs else []
+        polled = list(pool.map(poll, *zip(*listings))) if listings else []
     return [result for result in polled if result is not None]
 
 

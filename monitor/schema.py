@@ -327,6 +327,14 @@ class Migration:
     apply: Callable[[sqlite_utils.Database], None]
 
 
+# The newest past item a feed or newsroom listed and the median gap between its items, kept from the last
+# listing read (a 304 keeps them): a source answering 200 with nothing new for too long is reported.
+SOURCE_RHYTHM = """
+ALTER TABLE sources ADD COLUMN newest_item_at TEXT;
+ALTER TABLE sources ADD COLUMN median_gap_days REAL;
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: documents, disclosures, market data, outbox, scorecards, alerts, runs",
               lambda db: _script(db, BASELINE)),
@@ -340,6 +348,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _published_guessed),
     Migration(8, "outbox claims with an owner and a lease; digest rows", lambda db: _script(db, OUTBOX_CLAIMS)),
     Migration(9, "company_facts: reported revenue from SEC's XBRL company facts", lambda db: _script(db, COMPANY_FACTS)),
+    Migration(10, "sources.newest_item_at, median_gap_days: a listing's rhythm, to tell a feed gone quiet",
+              lambda db: _script(db, SOURCE_RHYTHM)),
 )
 
 

@@ -30,12 +30,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import sqlite_utils
 
 from monitor.documents import Document
 from monitor.errors import StoreError
+
+if TYPE_CHECKING:
+    from monitor.fetch.rhythm import Rhythm
 
 log = logging.getLogger(__name__)
 
@@ -435,11 +438,13 @@ def record_poll(
     added: int = 0,
     cursor: str | None = None,
     error: str = "",
+    rhythm: Rhythm | None = None,
 ) -> None:
     """Note one poll of a source: success resets the failure count, a cursor moves on.
 
     ``error`` is kept as the source's last error even on a success: a feed read whose release
-    page failed is a working source with a problem worth showing.
+    page failed is a working source with a problem worth showing. ``rhythm`` (a listing's newest
+    item and median gap) replaces the stored one when given; a 304 gives none and keeps it.
     """
     now = utcnow()
     with transaction(db, "sources"):
@@ -457,6 +462,7 @@ def record_poll(
                 "consecutive_failures": 0 if ok else (failures or 0) + 1,
                 "last_error": error,  # a successful poll may still carry a note (a feed item that failed)
                 "documents_added": (total or 0) + added,
+                **({"newest_item_at": rhythm.newest, "median_gap_days": rhythm.median_gap_days} if rhythm else {}),
             },
             pk="name",
         )

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.config import Config
+from monitor.config import Config, NewsroomSource
 from monitor.errors import ConfigError, ParseError
 
 TICKERS_URL_PATH = "/files/company_tickers.json"
@@ -20,6 +20,7 @@ class WatchedCompany:
     cik: int
     name: str
     feeds: tuple[str, ...]
+    newsroom: NewsroomSource | None = None  # the list page read where the company has no feed
 
 
 def parse_company_tickers(data: bytes, source: str) -> dict[str, tuple[int, str]]:
@@ -79,5 +80,6 @@ def watched_companies(config: Config) -> list[WatchedCompany]:
                 f"companies.{i}.ticker: {company.ticker} is not in SEC's company_tickers.json; "
                 "set companies.cik explicitly"
             )
-        companies.append(WatchedCompany(company.ticker, cik, known[1] if known else "", tuple(company.feeds)))
+        companies.append(WatchedCompany(company.ticker, cik, known[1] if known else "", tuple(company.feeds),
+                                        company.newsroom))
     return companies

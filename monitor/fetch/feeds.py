@@ -15,6 +15,7 @@ import calendar
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,7 @@ from monitor.fetch.feed_xml import entry_text, parse_xml_feed
 from monitor.fetch.html_text import body_to_text, html_to_text
 from monitor.fetch.http import HttpClient
 from monitor.fetch.result import PollResult
+from monitor.fetch.rhythm import Rhythm, rhythm
 
 log = logging.getLogger(__name__)
 
@@ -123,22 +125,36 @@ def feed_source_name(ticker: str, url: str) -> str:
 
 
 def poll_feed(client: HttpClient, db: sqlite_utils.Database, ticker: str, url: str) -> PollResult:
-    """Store the feed's new releases for ``ticker``; item failures are logged, not fatal.
+    """Store the feed's new releases for ``ticker`` (see ``poll_listing``)."""
+    return poll_listing(client, db, feed_source_name(ticker, url), ticker, url, parse_feed)
 
-    The poll counts as a success when the feed itself was read: a release page that fails (gone,
+
+def poll_listing(client: HttpClient, db: sqlite_utils.Database, source: str, ticker: str, url: str,
+                 parse: Callable[[bytes, str], ParsedFeed]) -> PollResult:
+    """Store the new releases a listing (a feed, a newsroom page) names; item failures are logged, not fatal.
+
+    Feeds and newsroom pages differ only in how their items are read (``parse``): the conditional GET,
+    the link policy for release pages, the dedupe by item and by text, and the validator saved only
+    after what the listing produced is stored are one path for both.
+
+    The poll counts as a success when the listing itself was read: a release page that fails (gone,
     refused, too big) is recorded in ``fetch_errors`` and tried again next poll, but it does not make
     the source look down, or one dead link would keep health failing and raise source alerts forever.
+    The items' dates are kept as the source's rhythm, so a listing that answers 200 with nothing new
+    for too long is reported (``monitor.fetch.rhythm``).
     """
-    result = PollResult(feed_source_name(ticker, url))
+    result = PollResult(source)
     before = client.requests_sent
     response = conditional_get(client, db, url)
-    feed_ok = True
+    listing_ok = True
+    seen: Rhythm | None = None
     if not response.not_modified:
-        feed = parse_feed(response.content, url)
+        feed = parse(response.content, url)
+        seen = rhythm((item.published for item in feed.items), datetime.now(UTC))
         if feed.problem:
             store.record_error(db, result.source, url, "ParseError", feed.problem)
             result.errors.append(feed.problem)
-            feed_ok = False
+            listing_ok = False
         for item in feed.items:
             doc_key = f"wire:{item.guid}"
             if store.has_document(db, doc_key):
@@ -154,8 +170,8 @@ def poll_feed(client: HttpClient, db: sqlite_utils.Database, ticker: str, url: s
         if not result.errors:
             remember(db, url, response)
     result.requests = client.requests_sent - before
-    store.record_poll(db, result.source, ok=feed_ok, added=result.documents_added,
-                      error="; ".join(result.errors[:3]))
+    store.record_poll(db, result.source, ok=listing_ok, added=result.documents_added,
+                      error="; ".join(result.errors[:3]), rhythm=seen)
     return result
 
 

@@ -43,6 +43,21 @@ class HtmlText:
 
 def html_to_text(data: bytes | str, source: str = "html") -> HtmlText:
     """Parse an HTML/XHTML body and return its readable text, title and item codes."""
+    root = parse_html(data, source)
+    title = " ".join(normalise_text(root.findtext(".//title") or "").split())
+    text = normalise_text(_walk(root))
+    text, items = _mark_item_headings(text)
+    if not _READABLE.search(text):
+        raise ParseError(source, "HTML has no readable text (binary or empty body)")
+    return HtmlText(text=text, title=title, items=items)
+
+
+def parse_html(data: bytes | str, source: str = "html") -> lxml.html.HtmlElement:
+    """The document tree of an HTML body, with its encoding guessed as a browser would.
+
+    Hostile input is refused rather than half-read: an empty body, one lxml cannot parse, or one
+    nested past the parser's limit (which libxml2 would silently truncate) is a ParseError.
+    """
     if isinstance(data, str):  # lone surrogates (from a feed's &#xD800;) cannot be encoded: they become "?"
         data, encoding = data.encode("utf-8", errors="replace"), "utf-8"
     else:
@@ -56,12 +71,7 @@ def html_to_text(data: bytes | str, source: str = "html") -> HtmlText:
         raise ParseError(source, f"unparseable HTML: {exc}") from exc
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
         raise ParseError(source, "HTML nested deeper than the parser's limit (2048); refused rather than truncated")
-    title = " ".join(normalise_text(root.findtext(".//title") or "").split())
-    text = normalise_text(_walk(root))
-    text, items = _mark_item_headings(text)
-    if not _READABLE.search(text):
-        raise ParseError(source, "HTML has no readable text (binary or empty body)")
-    return HtmlText(text=text, title=title, items=items)
+    return root
 
 
 def _encoding_of(data: bytes) -> str | None:
