@@ -353,8 +353,8 @@ def monitor(db_path: Path, *args: str) -> Any:
     return CliRunner().invoke(app, ["--config", str(ROOT / "config.toml"), "--db", str(db_path), *args])
 
 
-def test_market_data_json_on_an_empty_store_is_an_empty_list(tmp_path) -> None:
-    result = monitor(tmp_path / "m.db", "market-data", "--json")
+def test_market_data_json_on_an_empty_store_is_an_empty_list(db_path) -> None:
+    result = monitor(db_path, "market-data", "--json")
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == []
