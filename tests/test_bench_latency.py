@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 
 def test_latency_bench_one_replay_prints_latencies_and_sec_request_rate() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "latency.py"), "--phases", "1"], cwd=ROOT,
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "latency.py"), "--phases", "1"], check=False, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 0, done.stderr[-2000:]
