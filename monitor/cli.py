@@ -24,6 +24,7 @@ from monitor import store
 from monitor.config import Config, HttpSettings, MonitorSettings, load_config
 from monitor.documents import normalise_text
 from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.filing_items import MARKED_ITEMS, marked_items, split_items
 from monitor.logs import configure_logging
 from monitor.market.result import MarketPoll
 
@@ -177,21 +178,33 @@ def documents(
     ticker: TickerFilter = None,
     as_json: JsonTable = False,
 ) -> None:
-    """List stored documents."""
+    """List stored documents with their 8-K items; the items that mark a filing (1.01, 1.02, 2.03, 2.04,
+    2.06, 3.01, 5.02) in bold, and as marked_items in --json."""
     try:
         rows = store.list_documents(state.db(), state.watched(ticker))
     except MonitorError as exc:
         raise fail(exc) from None
+    for row in rows:
+        row["marked_items"] = list(marked_items(row["items"]))
     if as_json:
         typer.echo(store.dumps(rows))
         return
-    table = Table(title=f"{len(rows)} documents")
-    for column in ("id", "ticker", "published", "form", "type", "source", "title", "url"):
+    table = Table(title=f"{len(rows)} documents", caption="items in bold red: " + ", ".join(
+        f"{code} {why}" for code, why in MARKED_ITEMS.items()))
+    for column in ("id", "ticker", "published", "form", "items", "type", "source", "title", "url"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(str(row["id"]), row["ticker"], row["published_at"][:10], row["form"], row["doc_type"],
-                      f"{row['source']}/{row['via']}", (row["title"] or "")[:60], row["url"])
+        table.add_row(str(row["id"]), row["ticker"], row["published_at"][:10], row["form"], _items_cell(row["items"]),
+                      row["doc_type"], f"{row['source']}/{row['via']}", (row["title"] or "")[:60], row["url"])
     console.print(table)
+
+
+def _items_cell(items: str) -> Text:
+    """The 8-K item codes, the marked ones (MARKED_ITEMS) in bold red so they stand out in a long list."""
+    cell = Text()
+    for i, code in enumerate(split_items(items)):
+        cell.append((", " if i else "") + code, style="bold red" if code in MARKED_ITEMS else "")
+    return cell
 
 
 @app.command()
@@ -767,7 +780,8 @@ def alerts(
     for column in ("as of", "severity", "alert", "why", "evidence", "delivery"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        cites = "\n".join(f"“{e['sentence'][:160]}” {e['url']}" for e in row["evidence"][:2])
+        cites = "\n".join(f"“{e['sentence'][:160]}” " + " ".join(filter(None, (e.get("filing"), e["url"])))
+                          for e in row["evidence"][:2])
         table.add_row(row["as_of"], f"{row['severity']} {row['direction']}", row["title"],
                       "\n".join(row["reasons"]), cites,
                       "\n".join(f"{k}: {v}" for k, v in row["delivery"].items()) or "not queued")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from monitor.errors import ConfigError
 from monitor.market.series import MarketFormat, check_series_name
 
-DEFAULT_FORMS = ["8-K", "8-K/A", "10-Q", "10-Q/A", "10-K", "10-K/A", "6-K", "6-K/A", "425"]
+DEFAULT_FORMS = ["8-K", "8-K/A", "10-Q", "10-Q/A", "10-K", "10-K/A", "6-K", "6-K/A", "20-F", "20-F/A", "425"]
 
 # SEC asks for "Sample Company Name AdminContact@<sample company domain>.com";
 # it rejects agents that carry URLs or parentheses.

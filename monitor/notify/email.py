@@ -172,6 +172,7 @@ def _alert_view(alert: dict[str, Any]) -> dict[str, Any]:
         "reasons": [_line(reason) for reason in alert.get("reasons") or ()],
         "evidence": [{
             "sentence": _line(item.get("sentence", "")),
+            "filing": _line(item.get("filing", "")),
             "url": _line(item.get("url", "")),
             "href": _http_url(item.get("url", "")),
             "date": "" if str(item.get("date", "")).startswith("0001-") else _line(item.get("date", "")),

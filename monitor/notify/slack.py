@@ -250,7 +250,8 @@ def _alert_blocks(alert: dict[str, Any], level: str, base_link: str | None) -> l
         for item in evidence[:n_quotes]:
             day = str(item.get("date") or "")
             when = f" · {fit(day, 10)}" if day and not day.startswith("0001") else ""
-            quotes.append(f">{fit(item['sentence'], quote_len)}\n{link(item.get('url'), 'source')}{when}")
+            filing = f"*{escape(str(item['filing']))}* · " if item.get("filing") else ""
+            quotes.append(f">{fit(item['sentence'], quote_len)}\n{filing}{link(item.get('url'), 'source')}{when}")
         rest = evidence[n_quotes:]
         if rest:
             quotes.append(_more(len(rest), "", base_link, [e.get("url") for e in rest]))

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 import sqlite_utils
 
 from monitor import store
+from monitor.filing_items import label_citations
 from monitor.ledger.build import Ledger
 from monitor.ledger.rules import LedgerRules
 from monitor.ledger.stage import LedgerReader, load_ledger, update_ledgers
@@ -305,7 +306,7 @@ def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step,
         for alert in outcome.alerts:
             row = alert.to_dict()
             row.update(reasons=json.dumps(row["reasons"]), changes=json.dumps(row["changes"]),
-                       evidence=json.dumps(row["evidence"]), created_at=now)
+                       evidence=json.dumps(label_citations(db, ticker, row["evidence"])), created_at=now)
             before = db.execute("select count(*) from alerts where key = ?", [alert.key]).fetchone()[0]
             if not before:
                 alert_id = db["alerts"].insert(row).last_pk
