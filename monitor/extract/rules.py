@@ -127,22 +127,26 @@ class Rules:
     not_counterparties: frozenset[str]
 
 
+def read_rules_file(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """A rules file's bytes (for the version hash) and its TOML; ConfigError naming the file and the problem."""
+    try:
+        data = path.read_bytes()
+        return data, tomllib.loads(data.decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: rules file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except RecursionError:  # tomllib recurses per nesting level
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+
+
 def load_rules(rules_dir: Path) -> Rules:
     raw: dict[str, dict[str, Any]] = {}
     digest = hashlib.sha256()
     for name in RULE_FILES:
-        path = rules_dir / name
-        try:
-            data = path.read_bytes()
-            raw[name] = tomllib.loads(data.decode("utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: rules file not found") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from exc
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        except RecursionError:  # tomllib recurses per nesting level
-            raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+        data, raw[name] = read_rules_file(rules_dir / name)
         digest.update(name.encode() + b"\0" + data)
     loader = _Loader(rules_dir, raw)
     return Rules(

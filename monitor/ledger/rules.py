@@ -8,13 +8,11 @@ re-extracting documents or retraining the reader. A broken pattern is a ConfigEr
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import ConfigError
-from monitor.extract.rules import Patterns, _Loader
+from monitor.extract.rules import Patterns, _Loader, read_rules_file
 
 FILE = "ledger.toml"
 FAMILY_OF_TYPE = {"contracted_compute": "compute", "partnership": "partnership", "power": "power",
@@ -52,16 +50,7 @@ class LedgerRules:
 
 
 def load_ledger_rules(rules_dir: Path) -> LedgerRules:
-    path = rules_dir / FILE
-    try:
-        data = path.read_bytes()
-        raw = tomllib.loads(data.decode("utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: rules file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data, raw = read_rules_file(rules_dir / FILE)
     loader = _Loader(rules_dir, {FILE: raw})
     kinds: dict[str, tuple[tuple[str, Patterns], ...]] = {}
     defaults: dict[str, str] = {}
