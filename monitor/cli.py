@@ -856,22 +856,24 @@ def digest(
     send: Annotated[bool, typer.Option("--send", help="Also send it to the configured channels.")] = False,
 ) -> None:
     """The weekly digest: scorecards now vs a week ago, what moved them, risks, pending items, charts."""
-    from datetime import date
+    from datetime import UTC, datetime
 
     from monitor.notify.channels import build_channels, close_channels
-    from monitor.notify.digest import default_week_end, iso_week_bounds
-    from monitor.notify.weekly import weekly_digest
+    from monitor.notify.digest import iso_week_bounds
+    from monitor.notify.weekly import current_week_end, weekly_digest
 
     try:
-        week_end = iso_week_bounds(week)[1] if week else default_week_end(date.today())
+        week_end = iso_week_bounds(week)[1] if week else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     channels = {}
     try:
         config = state.config()
+        week_end = week_end or current_week_end(config.notify, datetime.now(UTC))
         db = state.db(config)
         channels = build_channels(config) if send else {}
-        run = weekly_digest(db, _theses(config, None), week_end, out or config.path(config.notify.digest_dir), channels)
+        run = weekly_digest(db, _theses(config, None), week_end, out or config.path(config.notify.digest_dir), channels,
+                            config.market_lens)
     except MonitorError as exc:
         raise fail(exc) from None
     finally:

@@ -384,7 +384,7 @@ def _digest_builder(rt: Runtime, db: store.sqlite_utils.Database) -> Callable[[s
     def build(week: str, channel: str) -> Message:
         if week not in rendered:
             rendered[week] = render_week(db, current_theses(rt, db), iso_week_bounds(week)[1],
-                                         rt.config.path(rt.config.notify.digest_dir))
+                                         rt.config.path(rt.config.notify.digest_dir), rt.config.market_lens)
         return channel_message(*rendered[week], channel)
 
     return build
@@ -410,7 +410,8 @@ def job_digest(rt: Runtime) -> str | None:
     def work(db: store.sqlite_utils.Database) -> str | None:
         if week in digest_weeks(db) or not daemon_started_before(db, moment):
             return None
-        files = render_week(db, current_theses(rt, db), week_end, rt.config.path(rt.config.notify.digest_dir))[1]
+        files = render_week(db, current_theses(rt, db), week_end, rt.config.path(rt.config.notify.digest_dir),
+                            rt.config.market_lens)[1]
         enqueue_digest(db, week, list(rt.config.notify.channels), now.isoformat(timespec="seconds"))
         log.info("digest %s written to %s and queued for %s", week, files.html_path,
                  ", ".join(rt.config.notify.channels))

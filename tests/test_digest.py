@@ -300,3 +300,23 @@ def test_a_missed_digest_is_caught_up_on_start_and_retried_through_the_outbox(tm
     assert second.sent == 1 and accepted == [f"digest-{week}"]
     assert (tmp_path / "digests" / f"digest-{week}.html").is_file()
     db.close()
+
+
+def test_the_last_complete_week_is_read_in_the_digests_time_zone():
+    """Issue 15.7: the digest built the wrong week when digest_timezone was ahead of UTC (date.today())."""
+    from datetime import UTC, datetime
+
+    from monitor.config import NotifySettings
+    from monitor.notify.weekly import current_week_end
+
+    sunday_evening_utc = datetime(2025, 8, 17, 20, 0, tzinfo=UTC)  # Monday 08:00 in Auckland
+    assert current_week_end(NotifySettings(digest_timezone="Pacific/Auckland"), sunday_evening_utc) == date(2025, 8, 17)
+    assert current_week_end(NotifySettings(digest_timezone="UTC"), sunday_evening_utc) == date(2025, 8, 10)
+
+
+def test_the_market_view_reads_the_configured_market_lens(bundled, theses):
+    """Issue 15.7: the digest ignored [market_lens] (factor, windows)."""
+    from monitor.config import MarketLensSettings
+
+    btc = build_digest(bundled, theses, W33, market_lens=MarketLensSettings(factor="btc", windows=[90, 120]))
+    assert company(btc, "WULF").market_view.startswith("market view (btc, 90 days)")

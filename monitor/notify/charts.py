@@ -30,6 +30,10 @@ LEAD = "#26a269"
 PRICE = "#9a9996"
 WEEK = "#fff1c2"
 ALERT_COLOURS = {"positive": "#1e7b34", "negative": "#b3261e"}
+# Shape and colour both say which way an alert points (▲ good for the thesis, ▼ bad), for readers who
+# cannot tell the colours apart.
+ALERT_MARKERS = {"positive": ("^", "positive alert"), "negative": ("v", "negative alert")}
+PRICE_GAP_DAYS = 5  # a weekend or a holiday is not a price series that stopped
 
 
 def scorecard_chart(history: Sequence[tuple[date, float, float | None]], prices: Sequence[tuple[date, float]],
@@ -61,16 +65,21 @@ def scorecard_chart(history: Sequence[tuple[date, float, float | None]], prices:
     ax.grid(axis="y", color="#e6e6e6", lw=0.8)
     ax.set_axisbelow(True)
 
-    for direction in ("positive", "negative"):
+    for direction, (marker, label) in ALERT_MARKERS.items():
         days = [d for d, dirn, _ in alerts if dirn == direction]
         if days:
-            handles.append(ax.scatter(days, [101] * len(days), marker="v", s=42, color=ALERT_COLOURS[direction],
-                                      label=f"{direction} alert", zorder=4, clip_on=False))
+            handles.append(ax.scatter(days, [101] * len(days), marker=marker, s=46, color=ALERT_COLOURS[direction],
+                                      label=label, zorder=4, clip_on=False))
 
     if prices:
         price_axis = ax.twinx()
         handles += price_axis.plot([d for d, _ in prices], [v for _, v in prices], color=PRICE, lw=1.1,
                                    label=price_label, zorder=1)
+        last_day, last_price = prices[-1]
+        if end and (end - last_day).days > PRICE_GAP_DAYS:  # the series stopped: say where, not a silent gap
+            price_axis.plot([last_day], [last_price], marker="o", color=PRICE, ms=5, zorder=1)
+            price_axis.annotate(f"no price after {last_day:%d %b %Y}", (last_day, last_price),
+                                textcoords="offset points", xytext=(-6, 8), ha="right", fontsize=8, color=PRICE)
         price_axis.set_ylabel(price_label, color="#5e5c64")
         price_axis.tick_params(axis="y", colors="#5e5c64")
         price_axis.set_ylim(bottom=0)

@@ -50,6 +50,7 @@ import jinja2
 import sqlite_utils
 
 from monitor import store
+from monitor.config import MarketLensSettings
 from monitor.ledger.build import Ledger
 from monitor.ledger.units import units_text
 from monitor.notify.message import Attachment, Message
@@ -315,15 +316,16 @@ class DigestFiles:
 
 
 def build_digest(db: sqlite_utils.Database, theses: Sequence[Thesis], week_end: date,
-                 chart_days: int = CHART_DAYS) -> Digest:
-    """The digest of the week ending ``week_end`` (a Sunday; any day works as the last of seven)."""
+                 chart_days: int = CHART_DAYS, market_lens: MarketLensSettings | None = None) -> Digest:
+    """The digest of the week ending ``week_end`` (a Sunday; any day works as the last of seven); the market
+    view reads ``market_lens`` (the config's [market_lens]: factor, windows)."""
     start = week_end - timedelta(days=6)
     theses_out = []
     series_read: list[str] = []
     for thesis in theses:
         cards = []
         for ticker in thesis.companies:
-            cards.append(_company(db, thesis, ticker, start, week_end, chart_days))
+            cards.append(_company(db, thesis, ticker, start, week_end, chart_days, market_lens))
         with_data = [c for c in cards if c.has_data]
         ordered = [c for c in with_data if c.active] + [c for c in with_data if not c.active]
         theses_out.append(ThesisDigest(thesis.id, thesis.name, " ".join(thesis.statement.split()), tuple(ordered),
@@ -335,7 +337,7 @@ def build_digest(db: sqlite_utils.Database, theses: Sequence[Thesis], week_end: 
 
 
 def _company(db: sqlite_utils.Database, thesis: Thesis, ticker: str, start: date, end: date,
-             chart_days: int) -> CompanyDigest:
+             chart_days: int, market_lens: MarketLensSettings | None = None) -> CompanyDigest:
     evidence, market, ledger = load_inputs(db, thesis, ticker)
     now = compute(thesis, ticker, end, evidence, market, ledger=ledger)
     before = compute(thesis, ticker, end - timedelta(days=7), evidence, market, ledger=ledger)
@@ -355,18 +357,18 @@ def _company(db: sqlite_utils.Database, thesis: Thesis, ticker: str, start: date
         deal_changes=_deal_changes(ledger, start, end),
         units=units_text(now.quantities) if now.quantities else "",
         chart=_chart_data(db, thesis, ticker, evidence, market, now, alerts, end, chart_days, ledger) if has_data else None,
-        market_view=_market_view_line(db, ticker, end),
+        market_view=_market_view_line(db, ticker, end, market_lens),
     )
 
 
-def _market_view_line(db: sqlite_utils.Database, ticker: str, end: date) -> str:
+def _market_view_line(db: sqlite_utils.Database, ticker: str, end: date, settings: MarketLensSettings | None) -> str:
     """The re-rating signal in one line: 60-day BTC beta and the share of variance that is not BTC."""
     from monitor.errors import NoData
     from monitor.market.view import market_view
 
     try:
-        now = market_view(db, ticker, as_of=end)
-        before = market_view(db, ticker, as_of=end - timedelta(days=7))
+        now = market_view(db, ticker, as_of=end, settings=settings)
+        before = market_view(db, ticker, as_of=end - timedelta(days=7), settings=settings)
     except NoData as exc:
         return f"market view: {exc}"
     return (f"market view ({now['factor']}, {now['window']} days): beta {before['beta']:.2f} -> {now['beta']:.2f}, "

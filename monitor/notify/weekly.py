@@ -21,13 +21,14 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from monitor.config import NotifySettings
+from monitor.config import MarketLensSettings, NotifySettings
 from monitor.errors import DeliveryError
 from monitor.notify.channel import Channel
 from monitor.notify.digest import (
     Digest,
     DigestFiles,
     build_digest,
+    default_week_end,
     digest_message,
     render_digest,
     summary_text,
@@ -48,9 +49,9 @@ class DigestRun:
 
 
 def render_week(db: sqlite_utils.Database, theses: list[Thesis], week_end: date,
-                out_dir: Path) -> tuple[Digest, DigestFiles]:
+                out_dir: Path, market_lens: MarketLensSettings | None = None) -> tuple[Digest, DigestFiles]:
     """Build the digest of the week ending ``week_end`` and write its files (the same files every time)."""
-    digest = build_digest(db, theses, week_end)
+    digest = build_digest(db, theses, week_end, market_lens=market_lens)
     return digest, render_digest(digest, out_dir)
 
 
@@ -63,9 +64,10 @@ def channel_message(digest: Digest, files: DigestFiles, channel: str) -> Message
 
 
 def weekly_digest(db: sqlite_utils.Database, theses: list[Thesis], week_end: date, out_dir: Path,
-                  channels: dict[str, Channel] | None = None) -> DigestRun:
+                  channels: dict[str, Channel] | None = None,
+                  market_lens: MarketLensSettings | None = None) -> DigestRun:
     """Write the digest's files and send it to ``channels`` now, once each (``monitor digest --send``)."""
-    digest, files = render_week(db, theses, week_end, out_dir)
+    digest, files = render_week(db, theses, week_end, out_dir, market_lens)
     run = DigestRun(digest.week, files)
     for name, channel in (channels or {}).items():
         try:
@@ -74,6 +76,12 @@ def weekly_digest(db: sqlite_utils.Database, theses: list[Thesis], week_end: dat
             run.sent[name] = f"failed: {exc}"
             log.error("digest %s: %s", digest.week, exc)
     return run
+
+
+def current_week_end(notify: NotifySettings, now: datetime) -> date:
+    """The last completed week's Sunday in the digest's own time zone: Monday 08:00 in Auckland is still
+    Sunday in UTC, and the machine's clock must not pick the week."""
+    return default_week_end(now.astimezone(ZoneInfo(notify.digest_timezone)).date())
 
 
 def last_digest_moment(notify: NotifySettings, now: datetime) -> datetime:
