@@ -677,7 +677,8 @@ def ledger(
     for deal in deals:
         name = f"{deal.family}/{deal.kind}\n{deal.counterparty or 'undisclosed'}" + (
             f"\n@ {', '.join(deal.sites)}" if deal.sites else "")
-        cites = "\n".join(f"{field} {c['date']} {_short_url(c['url'])}" for field, c in deal.sources[-3:])
+        latest = {field: c for field, c in deal.sources if field in ("mw", "usd", "backstop_usd", "proposal")}
+        cites = "\n".join(f"{field} {c['date']} {_short_url(c['url'])}" for field, c in latest.items())
         table.add_row(Text(name), f"{deal.status}\nsince {deal.first_day}", Text(deal_numbers(deal)), Text(cites))
     console.print(table)
     if book.unlinked:

@@ -170,6 +170,6 @@ def units_text(q: Quantities) -> str:
         f"{'Financing, last 365 days':24} {usd(q.financing_raised_usd)} raised",
         f"{'AI mix':24} " + (f"{q.ai_mix:.0%}: ≈{usd(q.annual_contracted_usd)}/yr contracted AI ÷ (that + "
                               f"{usd(q.trailing_mining_usd or 0)} trailing revenue, SEC XBRL)"
-                              if q.ai_mix is not None else "n/a: no trailing revenue on file (SEC XBRL company facts)"),
+                              if q.ai_mix is not None else "n/a: no trailing revenue on file (SEC XBRL)"),
     ]
     return "\n".join(lines)
