@@ -242,7 +242,7 @@ order by s.thesis, s.as_of desc, s.id desc""",
         "description": "Each contribution to the company's latest scorecard: the disclosure (sentence, type, "
                        "commitment, MW, USD, term in years, source URL, date) or the market series, and its points. "
                        "Type and fields are shown while the cited sentence is still the stored disclosure.",
-        "sql": f"""
+        "sql": """
 with latest as (select s.* from scorecard_latest s where s.ticker = upper(:ticker))
 select l.thesis, l.as_of as scorecard_as_of, json_extract(p.value, '$.name') as pillar,
        json_extract(p.value, '$.kind') as kind, round(json_extract(c.value, '$.points'), 2) as points,

@@ -163,21 +163,17 @@ def normalise_party(name: str | None, rules: LedgerRules) -> str | None:
 def named_parties(sentence: str, xrules: Rules, rules: LedgerRules) -> list[str]:
     """Every listed counterparty the sentence names, in order of appearance, as normalised names."""
     own = {normalise_party(name, rules) or "" for name in own_names(sentence, rules)}
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, int, str]] = []  # longest names first (the rules' order): a shorter one inside is skipped
     for name in xrules.counterparties:
         for match in re.finditer(rf"\b{re.escape(name)}\b", sentence):
-            if not any(match.start() >= s and match.end() <= e for s, e, _ in _spans(found)):
-                found.append((match.start(), name))
+            if not any(match.start() >= start and match.end() <= end for start, end, _ in found):
+                found.append((match.start(), match.end(), name))
     names = []
-    for _, name in sorted(found):
+    for _, _, name in sorted(found):
         party = normalise_party(name, rules)
         if party and party not in own and party not in names:
             names.append(party)
     return names
-
-
-def _spans(found: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
-    return [(start, start + len(name), name) for start, name in found]
 
 
 def own_names(sentence: str, rules: LedgerRules) -> set[str]:

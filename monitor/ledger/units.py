@@ -155,11 +155,14 @@ def trailing_revenue(rows: list[Any], as_of: date) -> tuple[float, dict[str, str
     return value, {"sentence": f"trailing revenue (SEC XBRL): {line}", "url": url, "date": as_of.isoformat()}
 
 
+def money(usd: float) -> str:
+    """Dollars as an analyst reads them: $8.70bn, $725m."""
+    return f"${usd / 1e9:,.2f}bn" if usd >= 1e9 else f"${usd / 1e6:,.0f}m"
+
+
 def units_text(q: Quantities) -> str:
     """The quantities as lines an analyst reads first, 80 columns wide."""
-    def usd(value: float) -> str:
-        return f"${value / 1e9:,.2f}bn" if value >= 1e9 else f"${value / 1e6:,.0f}m"
-
+    usd = money
     lines = [f"{'Contracted, in force':24} {q.contracted_mw:,.0f} MW · {usd(q.contract_usd)} · "
              f"≈{usd(q.annual_contracted_usd)}/yr (derived)"]
     lines += [f"  {t.tenant[:22]:22} {t.mw:,.0f} MW · {usd(t.usd)} · ≈{usd(t.annual_usd)}/yr" for t in q.tenants]

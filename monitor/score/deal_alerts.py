@@ -15,7 +15,8 @@ from datetime import date
 from monitor.ledger.build import Deal, DealEvent, Ledger
 from monitor.ledger.reading import distress_event
 from monitor.ledger.rules import LedgerRules
-from monitor.score.engine import AlertDecision, Evidence, Scorecard, alert_key
+from monitor.ledger.units import money
+from monitor.score.engine import AlertDecision, Evidence, Scorecard, alert_key, cite_evidence
 from monitor.score.thesis import Thesis
 
 _SEVERITY = {
@@ -149,10 +150,6 @@ def deal_numbers(deal: Deal) -> str:
     return ", ".join(parts) or "no figures disclosed"
 
 
-def money(usd: float) -> str:
-    return f"${usd / 1e9:,.2f}bn" if usd >= 1e9 else f"${usd / 1e6:,.0f}m"
-
-
 def distress_alerts(thesis: str, ticker: str, day: str, document_id: int, new: list[Evidence],
                     rules: LedgerRules) -> list[AlertDecision]:
     """At most one high alert per distress event named in a document."""
@@ -166,8 +163,7 @@ def distress_alerts(thesis: str, ticker: str, day: str, document_id: int, new: l
         pillar="distress", event=f"distress:{document_id}:{name}", as_of=day, severity="high", direction="negative",
         title=f"{ticker} · distress: {_DISTRESS_NAMES[name]}", before=0.0, after=0.0,
         reasons=(f"distress: {_DISTRESS_NAMES[name]}",),
-        evidence=tuple({"sentence": e.sentence, "url": e.url, "date": e.day.isoformat(), "disclosure": str(e.id)}
-                       for e in items[:3])) for name, items in found.items()]
+        evidence=tuple(cite_evidence(e) for e in items[:3])) for name, items in found.items()]
 
 
 def late_note(thesis: str, ticker: str, day: str, document_id: int, alerts: list[AlertDecision],

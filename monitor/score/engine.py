@@ -307,7 +307,7 @@ def decide(thesis: Thesis, before: Scorecard, after: Scorecard, event: str,
         event=event, as_of=after.as_of.isoformat(), severity=lead.severity, direction=lead.direction,
         title=f"{after.ticker} · {title}", before=lead.before, after=lead.after,
         reasons=tuple(f"{c.name}: {r}" for c in changes for r in c.reasons), changes=tuple(changes),
-        evidence=tuple(_cite(e) for e in cited),
+        evidence=tuple(cite_evidence(e) for e in cited),
     )]
 
 
@@ -374,7 +374,7 @@ def _severity(pillar: Pillar, fresh: list[Evidence]) -> str:
     return "info"
 
 
-def _cite(item: Evidence) -> dict[str, str]:
+def cite_evidence(item: Evidence) -> dict[str, str]:
     return {"sentence": item.sentence, "url": item.url, "date": item.day.isoformat(),
             "disclosure": str(item.id) if item.id >= 0 else ""}
 

@@ -165,9 +165,14 @@ def step(thesis: Thesis, ticker: str, event: Event, evidence: list[Evidence], ma
 def pillars_of(thesis: Thesis, ticker: str) -> Thesis:
     """The pillars a ticker's alerts read: a pillar made only of market terms (BTC drawdown) is one event for
     every company, so it alerts on the thesis-wide pass (MARKET_WIDE) and nowhere else."""
-    market_only = {p.id for p in thesis.pillars if p.market and not p.evidence and not p.quantities}
+    market_only = market_only_pillars(thesis)
     keep = [p for p in thesis.pillars if (p.id in market_only) == (ticker == MARKET_WIDE)]
     return thesis.model_copy(update={"pillars": keep})
+
+
+def market_only_pillars(thesis: Thesis) -> set[str]:
+    """Pillars made only of market terms: the same for every company."""
+    return {p.id for p in thesis.pillars if p.market and not p.evidence and not p.quantities}
 
 
 def _document_alerts(thesis: Thesis, ticker: str, event: Event, new: list[Evidence],
@@ -274,8 +279,9 @@ def _last_values(db: sqlite_utils.Database, thesis: str, ticker: str) -> dict[st
 def _material(thesis: Thesis, before: dict[str, float], after: dict[str, float]) -> bool:
     """A company pillar moved by MATERIAL points or more. Market-only pillars (the BTC drawdown) are the same
     for every company and move every week: they are kept once, in market_observations, not per company."""
-    own = {p.id for p in pillars_of(thesis, "").pillars}
-    return any(abs(after.get(k, 0.0) - before.get(k, 0.0)) >= MATERIAL for k in own)
+    market = market_only_pillars(thesis)
+    return any(abs(after.get(k, 0.0) - before.get(k, 0.0)) >= MATERIAL for k in after.keys() | before.keys()
+               if k not in market)
 
 
 def _save(db: sqlite_utils.Database, thesis: Thesis, ticker: str, outcome: Step, on_alert: AlertSink | None,
