@@ -58,10 +58,12 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite_utils.Database(path)
+        # The busy timeout first: switching to WAL takes a lock, and another thread or process opening the
+        # store at the same moment (feeds are polled in parallel) must wait for it, not fail "locked".
+        db.execute("PRAGMA busy_timeout = 30000")
         if str(path) != ":memory:":
             db.enable_wal()
             db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA busy_timeout = 30000")
         db.execute("PRAGMA foreign_keys = ON")
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"{path}: cannot open the store: {exc}") from exc
