@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -46,6 +47,31 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _switch_to_wal(db: sqlite_utils.Database) -> None:
+    """Put a new store in WAL mode, retrying while another connection is doing the same.
+
+    Two connections opening a fresh store at once (feeds are polled in parallel threads) both read
+    the schema, then both ask for the exclusive lock the switch needs; SQLite answers the second
+    "database is locked" at once, without its busy handler, to avoid a deadlock. So the busy timeout
+    cannot help here and we wait ourselves, for as long as the busy timeout would. WAL mode persists
+    in the file, so once one connection has switched, the others find it set and take no lock.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
 def open_db(path: Path | str) -> sqlite_utils.Database:
     """Open (creating if needed) the store with WAL and the schema in place.
 
@@ -58,11 +84,9 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite_utils.Database(path)
-        # The busy timeout first: switching to WAL takes a lock, and another thread or process opening the
-        # store at the same moment (feeds are polled in parallel) must wait for it, not fail "locked".
-        db.execute("PRAGMA busy_timeout = 30000")
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if str(path) != ":memory:":
-            db.enable_wal()
+            _switch_to_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
     except (OSError, sqlite3.Error) as exc:

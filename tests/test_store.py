@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,25 @@ def test_open_db_creates_the_folder_and_every_table(tmp_path: Path) -> None:
 
 def test_open_db_uses_wal_journal_mode(db: sqlite_utils.Database) -> None:
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_many_threads_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """Feeds are polled in parallel threads, each opening the store; the first run finds no file yet."""
+    path = tmp_path / "m.db"
+    start = threading.Barrier(8)
+
+    def open_when_all_are_ready(_: int) -> str:
+        start.wait()
+        database = store.open_db(path)
+        try:
+            return str(database.execute("PRAGMA journal_mode").fetchone()[0])
+        finally:
+            database.close()
+
+    for _ in range(5):
+        path.unlink(missing_ok=True)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert list(pool.map(open_when_all_are_ready, range(8))) == ["wal"] * 8
 
 
 def test_reopening_the_store_keeps_its_documents(tmp_path: Path) -> None:
