@@ -26,6 +26,7 @@ from monitor.errors import MonitorError, ParseError
 from monitor.fetch.conditional import conditional_get, remember
 from monitor.fetch.edgar_parse import FilingRef, parse_filing_index, parse_latest_filings, parse_submissions
 from monitor.fetch.html_text import body_to_text
+from monitor.fetch.titles import document_title
 from monitor.fetch.http import HttpClient
 from monitor.fetch.result import PollResult
 
@@ -137,7 +138,8 @@ def fetch_filing(client: HttpClient, config: Config, ref: FilingRef, ticker: str
                 cik=ref.cik,
                 url=entry.url,
                 text=body.text,
-                title=body.title or entry.description or f"{ref.form} {ref.company}".strip(),
+                title=document_title(body.text, given=body.title or entry.description, url=entry.url,
+                                     doc_type=entry.doc_type or ref.form),
                 form=ref.form,
                 doc_type=entry.doc_type or ref.form,
                 accession=ref.accession,

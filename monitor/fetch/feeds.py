@@ -33,6 +33,7 @@ from monitor.fetch.html_text import body_to_text, html_to_text
 from monitor.fetch.http import HttpClient
 from monitor.fetch.result import PollResult
 from monitor.fetch.rhythm import Rhythm, rhythm
+from monitor.fetch.titles import document_title
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def release_document(client: HttpClient, ticker: str, feed_url: str, item: FeedI
     if len(text) < MIN_FEED_BODY_CHARS and item.link:
         page = client.get(item.link, linked_from=feed_url)
         body = body_to_text(page.content, page.content_type, item.link)
-        text, title = body.text, title or body.title
+        text, title = body.text, title or document_title(body.text, given=body.title, url=item.link)
     if not text:
         raise ParseError(item.link or feed_url, f"feed item {item.guid!r} has neither a body nor a link")
     return Document(

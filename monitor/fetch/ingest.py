@@ -21,6 +21,7 @@ from monitor import store
 from monitor.documents import Document, content_hash, provenance_url, strip_provenance
 from monitor.errors import ParseError
 from monitor.fetch.html_text import body_to_text
+from monitor.fetch.titles import document_title
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def ingest_file(
         ticker=ticker.upper(),
         url=url or path.resolve().as_uri(),
         text=body.text,
-        title=body.title or path.name,
+        title=document_title(body.text, given=body.title, url=path.name) or path.name,
         form=form,
         doc_type=form,
         items=body.items,

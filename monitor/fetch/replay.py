@@ -19,6 +19,7 @@ from monitor import store
 from monitor.documents import Document, strip_provenance
 from monitor.errors import ConfigError, MonitorError, ParseError
 from monitor.fetch.html_text import body_to_text
+from monitor.fetch.titles import document_title
 from monitor.fetch.result import PollResult
 
 REPLAY_SOURCE = "replay"
@@ -62,7 +63,7 @@ def sample_document(samples_dir: Path, sample: Sample) -> Document:
         ticker=sample.ticker.upper(),
         url=sample.url,
         text=body.text,
-        title=body.title or _first_line(body.text),
+        title=document_title(body.text, given=body.title, url=sample.url, doc_type=sample.doc_type),
         form=sample.form,
         doc_type=sample.doc_type,
         accession=sample.accession,
@@ -70,10 +71,6 @@ def sample_document(samples_dir: Path, sample: Sample) -> Document:
         published_at=sample.published,
         via=REPLAY_SOURCE,
     )
-
-
-def _first_line(text: str) -> str:
-    return next((line for line in text.splitlines() if len(line) > 20), "")[:200]
 
 
 @dataclass
