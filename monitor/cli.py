@@ -81,6 +81,13 @@ class State:
 state = State()
 
 
+def print_json(**fields: Any) -> None:
+    """Every ``--json`` prints one JSON object: the command's records under a plural noun (``documents``,
+    ``alerts``, ``deals`` …) beside the scope they were asked for (``ticker``, ``as_of``). Scripts can
+    then add a field without breaking a reader, which a bare list would not allow (README, "JSON output")."""
+    typer.echo(store.dumps(fields))
+
+
 def say_error(message: str, label: str = "error") -> None:
     """One unwrapped line on stderr; the message is plain text (brackets in it are not markup)."""
     errors.print(Text.assemble((f"{label}:", "red"), " ", message), highlight=False, soft_wrap=True)
@@ -187,7 +194,7 @@ def documents(
     for row in rows:
         row["marked_items"] = list(marked_items(row["items"]))
     if as_json:
-        typer.echo(store.dumps(rows))
+        print_json(documents=rows)
         return
     table = Table(title=f"{len(rows)} documents", caption="items in bold red: " + ", ".join(
         f"{code} {why}" for code, why in MARKED_ITEMS.items()))
@@ -228,7 +235,7 @@ def status(
     except MonitorError as exc:
         raise fail(exc) from None
     if as_json:
-        typer.echo(store.dumps(data))
+        print_json(**data)
     else:
         _print_status(data)
     if not data["healthy"]:
@@ -525,7 +532,7 @@ def disclosures(
     except MonitorError as exc:
         raise fail(exc) from None
     if as_json:
-        typer.echo(store.dumps(rows))
+        print_json(disclosures=rows)
         return
     table = Table(title=f"{len(rows)} disclosure{'s' if len(rows) != 1 else ''}", show_lines=True)
     table.add_column("date", no_wrap=True)
@@ -597,7 +604,7 @@ def scorecard(
     if not cards:
         raise fail(ConfigError(f"{ticker.upper()}: no thesis watches this company"))
     if as_json:
-        typer.echo(store.dumps([{**card.to_dict(), "market_view": view} for card in cards]))
+        print_json(ticker=ticker.upper(), scorecards=[{**card.to_dict(), "market_view": view} for card in cards])
         return
     for card in cards:
         console.print(f"[bold]{card.ticker}[/bold] · thesis [bold]{card.thesis}[/bold] · as of {card.as_of}",
@@ -653,7 +660,7 @@ def ledger(
     if unlinked:
         rows = [u for u in book.unlinked if u.day <= day]
         if as_json:
-            typer.echo(store.dumps({"unlinked": [{**u.__dict__, "day": u.day.isoformat()} for u in rows]}))
+            print_json(ticker=ticker.upper(), unlinked=[{**u.__dict__, "day": u.day.isoformat()} for u in rows])
             return
         table = Table(title=f"{ticker.upper()} · {len(rows)} mentions to review", show_lines=True)
         for column in ("day", "family", "why", "could be", "sentences"):
@@ -666,8 +673,8 @@ def ledger(
     deals = sorted(book.as_of(day, lapse_days), key=lambda d: (d.family, d.first_day or day))
     totals = quantities(book, day, lapse_days)
     if as_json:
-        typer.echo(store.dumps({"ticker": ticker.upper(), "as_of": day.isoformat(), "quantities": totals.to_dict(),
-                                "deals": [d.to_dict() for d in deals]}))
+        print_json(ticker=ticker.upper(), as_of=day.isoformat(), quantities=totals.to_dict(),
+                   deals=[d.to_dict() for d in deals])
         return
     console.print(f"[bold]{ticker.upper()}[/bold] · ledger as of {day}", highlight=False)
     console.print(Text(units_text(totals)))
@@ -734,7 +741,8 @@ def backtest(
     except MonitorError as exc:
         raise fail(exc) from None
     if as_json:
-        typer.echo(store.dumps([{"thesis": item.id, "timeline": [asdict(r) for r in rows]} for item, rows in timelines]))
+        print_json(ticker=ticker.upper(),
+                   timelines=[{"thesis": item.id, "timeline": [asdict(r) for r in rows]} for item, rows in timelines])
         return
     for item, rows in timelines:
         table = Table(title=f"{ticker.upper()} · {item.id} · backtest {first or 'start'} → {last or 'end'}")
@@ -775,7 +783,7 @@ def alerts(
     for row in rows:
         row["delivery"] = delivered.get(row["id"], {})
     if as_json:
-        typer.echo(store.dumps({"alerts": rows, "outbox": summary}))
+        print_json(alerts=rows, outbox=summary)
         return
     table = Table(title=f"{len(rows)} alerts", show_lines=True)
     for column in ("as of", "severity", "alert", "why", "evidence", "delivery"):
@@ -854,36 +862,40 @@ def test_alert(
 def digest(
     week: Annotated[Optional[str], typer.Option("--week", help="ISO week, e.g. 2025-W33 [default: last complete week].")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the HTML, text and PNG files.")] = None,
-    send: Annotated[bool, typer.Option("--send", help="Also send it to the configured channels.")] = False,
+    send: Annotated[bool, typer.Option("--send", help="Also send it now to the configured channels, through the "
+                                                      "outbox: a failed send is retried by the delivery job.")] = False,
 ) -> None:
     """The weekly digest: scorecards now vs a week ago, what moved them, risks, pending items, charts."""
     from datetime import UTC, datetime
 
-    from monitor.notify.channels import build_channels, close_channels
-    from monitor.notify.digest import iso_week_bounds
-    from monitor.notify.weekly import current_week_end, weekly_digest
+    from monitor.notify.digest import iso_week_bounds, week_label
+    from monitor.notify.weekly import current_week_end, render_week
+    from monitor.pipeline import Runtime, send_digest
 
     try:
         week_end = iso_week_bounds(week)[1] if week else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    channels = {}
     try:
         config = state.config()
         week_end = week_end or current_week_end(config.notify, datetime.now(UTC))
         db = state.db(config)
-        channels = build_channels(config) if send else {}
-        run = weekly_digest(db, _theses(config, None), week_end, out or config.path(config.notify.digest_dir), channels,
-                            config.market_lens)
+        files = render_week(db, _theses(config, None), week_end, out or config.path(config.notify.digest_dir),
+                            config.market_lens)[1]
+        label = week_label(week_end)
+        if send and not config.notify.channels:
+            raise ConfigError("digest --send: no channel is configured ([notify] channels)")
+        sent = send_digest(Runtime(config, state.db_path or config.path(config.monitor.db), [], offline=True),
+                           label) if send else {}
     except MonitorError as exc:
         raise fail(exc) from None
-    finally:
-        close_channels(channels)
-    console.print(f"digest {run.week}: {run.files.html_path}\n  {run.files.text_path}", highlight=False)
-    for chart in run.files.chart_paths:
+    console.print(f"digest {label}: {files.html_path}\n  {files.text_path}", highlight=False)
+    for chart in files.chart_paths:
         console.print(f"  {chart}", highlight=False)
-    for name, status in run.sent.items():
-        console.print(f"sent to {name}: {status}", highlight=False)
+    for name, where in sent.items():
+        console.print(Text(f"{name}: {where}"))
+    if any(not where.startswith("sent") for where in sent.values()):
+        raise typer.Exit(code=1)
 
 
 @app.command("market-data")
@@ -898,7 +910,7 @@ def market_data(as_json: JsonTable = False) -> None:
     except MonitorError as exc:
         raise fail(exc) from None
     if as_json:
-        typer.echo(store.dumps(rows))
+        print_json(series=rows)
         return
     table = Table(title=f"{len(rows)} market series")
     for column in ("series", "first", "last", "count"):
@@ -1075,7 +1087,7 @@ def market_lens(
     except MonitorError as exc:
         raise fail(exc) from None
     if as_json:
-        typer.echo(store.dumps(data))
+        print_json(**data)
     elif peers:
         _print_peers(data)
     else:

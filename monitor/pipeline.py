@@ -353,8 +353,8 @@ def job_score(rt: Runtime) -> ScoreResult:
     return _stage(rt, "score", ScoreResult, work)
 
 
-def job_deliver(rt: Runtime) -> DeliveryResult:
-    """Report sources failing N times in a row, then send what the outbox holds to each channel."""
+def job_deliver(rt: Runtime, kinds: tuple[str, ...] = ("alert", "digest")) -> DeliveryResult:
+    """Report sources failing N times in a row, then send what the outbox holds (of ``kinds``) to each channel."""
     from monitor.notify.channels import build_channels, close_channels, delivery_settings
     from monitor.notify.outbox import deliver_pending
     from monitor.notify.source_alerts import raise_source_alerts
@@ -363,7 +363,8 @@ def job_deliver(rt: Runtime) -> DeliveryResult:
         raise_source_alerts(db, rt.config.notify.source_failure_threshold, list(rt.config.notify.channels))
         channels = build_channels(rt.config)
         try:
-            result = deliver_pending(db, channels, delivery_settings(rt.config), digests=_digest_builder(rt, db))
+            result = deliver_pending(db, channels, delivery_settings(rt.config), digests=_digest_builder(rt, db),
+                                     kinds=kinds)
         finally:
             close_channels(channels)
         if result.sent or result.errors:
@@ -418,6 +419,25 @@ def job_digest(rt: Runtime) -> str | None:
         return week
 
     return _stage(rt, "digest", lambda **_: None, work)
+
+
+def send_digest(rt: Runtime, week: str) -> dict[str, str]:
+    """``monitor digest --send``: queue the week's digest (again) for every channel and send it now.
+
+    It goes through the outbox like the scheduled digest, so a send that fails is not lost: the
+    daemon's delivery job retries it with backoff and dead-letters it after the last attempt.
+    Returns where it stands per channel.
+    """
+    from monitor.notify.outbox import digest_delivery, enqueue_digest
+
+    db = store.open_db(rt.db_path)
+    try:
+        enqueue_digest(db, week, list(rt.config.notify.channels), datetime.now(UTC).isoformat(timespec="seconds"),
+                       again=True)
+        job_deliver(rt, kinds=("digest",))
+        return digest_delivery(db, week)
+    finally:
+        db.close()
 
 
 def register_companies(rt: Runtime) -> None:

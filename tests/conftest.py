@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,4 +91,31 @@ def db_path(tmp_path: Path) -> Path:
     """An empty store (as a first `monitor run` leaves it): the other commands refuse a missing one."""
     path = tmp_path / "m.db"
     store.open_db(path).close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def replayed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One offline `monitor run --once` with the repository's config, made once per test session.
+
+    Tests that need a replayed store as their starting point (not as their subject) copy it
+    through ``replayed_db``: a replay stores, extracts and scores every bundled document, which
+    takes seconds each time, and ran two dozen times in the suite.
+    """
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    path = tmp_path_factory.mktemp("replayed") / "monitor.db"
+    result = CliRunner().invoke(app, ["--config", str(ROOT / "config.toml"), "--db", str(path), "run", "--once",
+                                      "--offline"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture
+def replayed_db(replayed_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the replayed store (closed, so its WAL is checkpointed into the file)."""
+    path = tmp_path / "replayed.db"
+    shutil.copy(replayed_template, path)
     return path

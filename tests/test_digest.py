@@ -320,3 +320,42 @@ def test_the_market_view_reads_the_configured_market_lens(bundled, theses):
 
     btc = build_digest(bundled, theses, W33, market_lens=MarketLensSettings(factor="btc", windows=[90, 120]))
     assert company(btc, "WULF").market_view.startswith("market view (btc, 90 days)")
+
+
+# --- issue 15.7: `monitor digest --send` goes through the outbox too --------------------------------------
+
+
+def test_digest_send_that_fails_stays_in_the_outbox_and_a_later_send_delivers_it_once(tmp_path, monkeypatch,
+                                                                                       replayed_db):
+    """A 503 from Slack used to be printed and forgotten; now the week waits in the outbox for a retry."""
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+    from tests.receivers import Answer, WebhookReceiver
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[monitor]\nrules_dir = "{RULES}"\nmodel_path = "{MODEL}"\ntheses_dir = "{ROOT / "rules" / "theses"}"\n'
+        f'[sec]\ntickers_file = "{ROOT / "data" / "company_tickers.json"}"\n'
+        f'[notify]\nchannels = ["slack"]\ndigest_dir = "{tmp_path / "digests"}"\n'
+        '[[companies]]\nticker = "MARA"\n', encoding="utf-8")
+
+    def send() -> object:
+        return CliRunner().invoke(app, ["--config", str(config), "--db", str(replayed_db), "digest", "--week",
+                                        "2025-W33", "--send"])
+
+    with WebhookReceiver() as hook:
+        monkeypatch.setenv("MONITOR_SLACK_WEBHOOK", hook.url + "/services/T9/B9/SECRETdigest")
+        hook.script(Answer(503))
+        failed = send()
+        db = store.open_db(replayed_db)
+        [row] = db.execute("select attempts, last_error from outbox where kind = 'digest' and week = '2025-W33'").fetchall()
+        db.close()
+        delivered = send()
+        accepted = hook.unique_keys()
+
+    assert failed.exit_code == 1 and "slack: not sent, retried from" in failed.stdout and "503" in failed.stdout
+    assert row[0] == 1 and "503" in row[1]
+    assert delivered.exit_code == 0 and "slack: sent" in delivered.stdout
+    assert accepted == ["digest-2025-W33"]
+    assert "SECRETdigest" not in failed.stdout + delivered.stdout

@@ -299,53 +299,47 @@ def test_run_once_extracts_every_stored_document_and_says_so(db_path: Path) -> N
     assert sum(row["disclosures"] for row in extractions) == len(disclosures)
 
 
-def test_a_second_run_once_extracts_nothing_and_adds_no_disclosures(db_path: Path) -> None:
-    monitor(db_path, "run", "--once", "--offline")
-    before = ledger(db_path)
+def test_a_second_run_once_extracts_nothing_and_adds_no_disclosures(replayed_db: Path) -> None:
+    before = ledger(replayed_db)
 
-    again = monitor(db_path, "run", "--once", "--offline")
+    again = monitor(replayed_db, "run", "--once", "--offline")
 
     assert "extract: 0 documents extracted, 0 disclosures, 0 errors" in again.stdout
-    assert ledger(db_path) == before
+    assert ledger(replayed_db) == before
 
 
-def test_disclosures_json_on_an_empty_store_is_an_empty_list(db_path: Path) -> None:
+def test_disclosures_json_on_an_empty_store_is_an_object_with_an_empty_list(db_path: Path) -> None:
     result = monitor(db_path, "disclosures", "--json")
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == []
+    assert json.loads(result.stdout) == {"disclosures": []}
 
 
-def test_disclosures_json_lists_what_the_store_holds_for_the_ticker(db_path: Path) -> None:
-    monitor(db_path, "run", "--once", "--offline")
-
-    result = monitor(db_path, "disclosures", "--ticker", "corz", "--json")
+def test_disclosures_json_lists_what_the_store_holds_for_the_ticker(replayed_db: Path) -> None:
+    result = monitor(replayed_db, "disclosures", "--ticker", "corz", "--json")
 
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
-    assert rows == [row for row in ledger(db_path)[1] if row["ticker"] == "CORZ"]
+    rows = json.loads(result.stdout)["disclosures"]
+    assert rows == [row for row in ledger(replayed_db)[1] if row["ticker"] == "CORZ"]
     for row in rows:
         assert row["sentence"] and row["url"] and row["published_at"]
 
 
-def test_disclosures_prints_a_table(db_path: Path) -> None:
-    monitor(db_path, "run", "--once", "--offline")
-
-    result = monitor(db_path, "disclosures")
+def test_disclosures_prints_a_table(replayed_db: Path) -> None:
+    result = monitor(replayed_db, "disclosures")
 
     assert result.exit_code == 0, result.output
-    assert f"{len(ledger(db_path)[1])} disclosure" in result.stdout
+    assert f"{len(ledger(replayed_db)[1])} disclosure" in result.stdout
 
 
-def test_reextract_recomputes_every_document_without_duplicates(db_path: Path) -> None:
-    monitor(db_path, "run", "--once", "--offline")
-    _, before, documents = ledger(db_path)
+def test_reextract_recomputes_every_document_without_duplicates(replayed_db: Path) -> None:
+    _, before, documents = ledger(replayed_db)
 
-    result = monitor(db_path, "reextract")
+    result = monitor(replayed_db, "reextract")
 
     assert result.exit_code == 0, result.output
     assert f"{documents} documents re-extracted, {len(before)} disclosures, 0 errors" in result.stdout
-    assert without_ids(ledger(db_path)[1]) == without_ids(before)  # same rules, same findings, new rows
+    assert without_ids(ledger(replayed_db)[1]) == without_ids(before)  # same rules, same findings, new rows
 
 
 def test_reextract_with_two_workers_stores_what_one_worker_stores(tmp_path: Path) -> None:

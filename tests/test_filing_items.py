@@ -54,20 +54,17 @@ def test_documents_command_shows_items_and_lists_the_marked_ones_in_json(tmp_pat
     config, db, client = edgar_setup(tmp_path, sec_server, closing)
     edgar.poll_latest(client, db, config, {1651311: "MRUS"})
     db_path = config.path(config.monitor.db)
-    rows = json.loads(monitor(db_path, "documents", "--json").stdout)
+    rows = json.loads(monitor(db_path, "documents", "--json").stdout)["documents"]
     assert [r["marked_items"] for r in rows] == [["5.02"], ["5.02"]]
     table = monitor(db_path, "documents", "--ticker", "MRUS").stdout
     assert "5.02" in table and "officer or director" in table
 
 
-def test_offline_replay_alert_on_maras_notes_names_its_8k_items(tmp_path) -> None:
+def test_offline_replay_alert_on_maras_notes_names_its_8k_items(replayed_db) -> None:
     """MARA's real 8-K of 2024-11-21 (convertible notes) states Items 1.01 and 2.03 in its headings."""
-    db_path = tmp_path / "monitor.db"
-    assert monitor(db_path, "run", "--once", "--offline").exit_code == 0
-
-    docs = json.loads(monitor(db_path, "documents", "--ticker", "MARA", "--json").stdout)
+    docs = json.loads(monitor(replayed_db, "documents", "--ticker", "MARA", "--json").stdout)["documents"]
     notes_8k = next(d for d in docs if d["url"].endswith("000149315224047078/form8-k.htm"))
     assert notes_8k["marked_items"] == ["1.01", "2.03"]
-    alerts = json.loads(monitor(db_path, "alerts", "--ticker", "MARA", "--json").stdout)["alerts"]
+    alerts = json.loads(monitor(replayed_db, "alerts", "--ticker", "MARA", "--json").stdout)["alerts"]
     cites = [e for a in alerts for e in a["evidence"] if e["url"] == notes_8k["url"]]
     assert cites and {e.get("filing") for e in cites} == {"8-K Items 1.01, 2.03"}

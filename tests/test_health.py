@@ -48,13 +48,10 @@ def db(db_path):
     database.close()
 
 
-@pytest.fixture(scope="module")
-def replayed(tmp_path_factory) -> Path:
-    """One `monitor run --once --offline` store, copied by each test that changes it."""
-    path = tmp_path_factory.mktemp("replayed") / "monitor.db"
-    result = monitor(path, "run", "--once", "--offline")
-    assert result.exit_code == 0, result.output
-    return path
+@pytest.fixture
+def replayed(replayed_db) -> Path:
+    """A replayed store (conftest's copy of the session's one offline run)."""
+    return replayed_db
 
 
 @pytest.fixture

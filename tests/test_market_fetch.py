@@ -353,20 +353,17 @@ def monitor(db_path: Path, *args: str) -> Any:
     return CliRunner().invoke(app, ["--config", str(ROOT / "config.toml"), "--db", str(db_path), *args])
 
 
-def test_market_data_json_on_an_empty_store_is_an_empty_list(db_path) -> None:
+def test_market_data_json_on_an_empty_store_is_an_object_with_no_series(db_path) -> None:
     result = monitor(db_path, "market-data", "--json")
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == []
+    assert json.loads(result.stdout) == {"series": []}
 
 
-def test_offline_run_then_market_data_lists_every_series(tmp_path, restore_logging) -> None:
-    db_path = tmp_path / "m.db"
-    assert monitor(db_path, "run", "--once", "--offline").exit_code == 0
+def test_offline_run_then_market_data_lists_every_series(replayed_db) -> None:
+    result = monitor(replayed_db, "market-data", "--json")
 
-    result = monitor(db_path, "market-data", "--json")
-
-    rows = {row["series"]: row for row in json.loads(result.stdout)}
+    rows = {row["series"]: row for row in json.loads(result.stdout)["series"]}
     assert result.exit_code == 0, result.output
     assert rows["btc_usd"] == {"series": "btc_usd", "first": "2014-09-17", "last": "2025-09-10", "count": 4012}
     assert set(rows) == {"btc_usd", "hy_oas", "ust_10y", "px:IBIT", "px:MARA", "px:CORZ", "px:IREN", "px:WULF",

@@ -395,8 +395,8 @@ def test_the_scorecard_shows_the_market_view_apart_from_cash_flow_backing(tmp_pa
     config = str(ROOT / "config.toml")
     assert runner.invoke(app, ["--config", config, "--db", db, "run", "--once", "--offline"]).exit_code == 0
     result = runner.invoke(app, ["--config", config, "--db", db, "scorecard", "MARA", "--json"])
-    [card] = json.loads(result.stdout)
+    [card] = json.loads(result.stdout)["scorecards"]
     assert "market_view" not in card["pillars"] and card["market_view"]["value"] > 0
     earlier = runner.invoke(app, ["--config", config, "--db", db, "scorecard", "MARA", "--as-of", "2023-06-30", "--json"])
-    [old] = json.loads(earlier.stdout)
+    [old] = json.loads(earlier.stdout)["scorecards"]
     assert old["market_view"]["value"] is None and "px:MARA" in old["market_view"]["why"][0]

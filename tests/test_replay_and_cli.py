@@ -37,7 +37,7 @@ def monitor(db_path: Path, *args: str, config: Path = REPO_CONFIG) -> Result:
 def documents_json(db_path: Path) -> list[dict[str, Any]]:
     result = monitor(db_path, "documents", "--json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["documents"]
 
 
 # --- run --once --offline --------------------------------------------------------------
@@ -50,18 +50,14 @@ def test_offline_run_once_exits_0_and_says_it_replayed(db_path: Path) -> None:
     assert "offline replay" in result.stdout
 
 
-def test_offline_run_once_stores_documents_for_the_sampled_companies(db_path: Path) -> None:
-    monitor(db_path, "run", "--once", "--offline")
-
-    tickers = {row["ticker"] for row in documents_json(db_path)}
+def test_offline_run_once_stores_documents_for_the_sampled_companies(replayed_db: Path) -> None:
+    tickers = {row["ticker"] for row in documents_json(replayed_db)}
 
     assert {"MARA", "CORZ", "WULF", "APLD", "HUT"} <= tickers
 
 
-def test_offline_run_stores_the_mara_8k_with_its_items(db_path: Path) -> None:
-    monitor(db_path, "run", "--once", "--offline")
-
-    [row] = [r for r in documents_json(db_path) if r["doc_key"] == "edgar:0001493152-24-047078:form8-k.htm"]
+def test_offline_run_stores_the_mara_8k_with_its_items(replayed_db: Path) -> None:
+    [row] = [r for r in documents_json(replayed_db) if r["doc_key"] == "edgar:0001493152-24-047078:form8-k.htm"]
 
     assert (row["ticker"], row["form"], row["items"]) == ("MARA", "8-K", "1.01,2.03,3.02,8.01,9.01")
     assert row["via"] == "replay"
@@ -78,10 +74,8 @@ def test_second_offline_run_adds_nothing(db_path: Path) -> None:
     assert monitor(db_path, "documents", "--json").stdout == before
 
 
-def test_status_json_reports_a_healthy_replay_source(db_path: Path) -> None:
-    monitor(db_path, "run", "--once", "--offline")
-
-    result = monitor(db_path, "status", "--json")
+def test_status_json_reports_a_healthy_replay_source(replayed_db: Path) -> None:
+    result = monitor(replayed_db, "status", "--json")
 
     assert result.exit_code == 0, result.output
     status = json.loads(result.stdout)
@@ -117,10 +111,8 @@ def test_ingesting_the_same_file_twice_says_already_stored(db_path: Path) -> Non
     assert len(documents_json(db_path)) == 1
 
 
-def test_ingesting_a_release_the_replay_already_stored_says_already_stored(db_path: Path) -> None:
-    monitor(db_path, "run", "--once", "--offline")
-
-    result = monitor(db_path, "ingest", str(WIND_FARM), "--ticker", "MARA")
+def test_ingesting_a_release_the_replay_already_stored_says_already_stored(replayed_db: Path) -> None:
+    result = monitor(replayed_db, "ingest", str(WIND_FARM), "--ticker", "MARA")
 
     assert "already stored" in result.stdout
 
@@ -304,11 +296,24 @@ def test_an_unknown_ticker_is_an_error_listing_the_watched_ones(db_path: Path) -
     assert result.exit_code == 2 and "MRA: not a watched company (watched: MARA, CORZ" in result.output
 
 
-def test_alerts_filter_by_day_severity_and_ticker(db_path: Path) -> None:
-    monitor(db_path, "run", "--once", "--offline")
-
-    high = json.loads(monitor(db_path, "alerts", "--severity", "high", "--since", "2025-01-01", "--json").stdout)
+def test_alerts_filter_by_day_severity_and_ticker(replayed_db: Path) -> None:
+    high = json.loads(monitor(replayed_db, "alerts", "--severity", "high", "--since", "2025-01-01", "--json").stdout)
 
     assert high["alerts"] and all(a["severity"] == "high" and a["as_of"] >= "2025-01-01" for a in high["alerts"])
-    corz = json.loads(monitor(db_path, "alerts", "--ticker", "corz", "--json").stdout)["alerts"]
+    corz = json.loads(monitor(replayed_db, "alerts", "--ticker", "corz", "--json").stdout)["alerts"]
     assert corz and {a["ticker"] for a in corz} == {"CORZ"}
+
+
+@pytest.mark.parametrize("command, records", [
+    (["documents"], "documents"), (["disclosures"], "disclosures"), (["alerts"], "alerts"),
+    (["scorecard", "MARA"], "scorecards"), (["ledger", "CORZ"], "deals"), (["ledger", "CORZ", "--unlinked"], "unlinked"),
+    (["backtest", "CORZ"], "timelines"), (["market-data"], "series"), (["status"], "sources"),
+])
+def test_every_json_output_is_one_object_with_its_records_under_a_plural_noun(
+        replayed_db: Path, command: list[str], records: str) -> None:
+    """The README's JSON convention: an object (never a bare list), so a field can be added without
+    breaking a script, with the records named for what they are."""
+    result = monitor(replayed_db, *command, "--json")
+
+    payload = json.loads(result.stdout)
+    assert isinstance(payload, dict) and isinstance(payload[records], list | dict) and payload[records], result.stdout[:300]

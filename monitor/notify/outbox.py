@@ -50,6 +50,7 @@ from monitor.notify.message import Message, alert_subject, message_key
 log = logging.getLogger(__name__)
 
 DIGEST_TICKER = "(digest)"
+KINDS = ("alert", "digest")  # what the outbox carries (its ``kind`` column)
 # Builds the digest of an ISO week for a channel when its outbox row is sent (files may be rebuilt).
 DigestBuilder = Callable[[str, str], Message]
 
@@ -94,16 +95,32 @@ def queue_for(channels: list[str]) -> Callable[[sqlite_utils.Database, int, Any,
     return queue
 
 
-def enqueue_digest(db: sqlite_utils.Database, week: str, channels: list[str], now: str) -> bool:
-    """Queue the digest of ``week`` once per channel, in one transaction; False when it was queued before."""
+def enqueue_digest(db: sqlite_utils.Database, week: str, channels: list[str], now: str, *, again: bool = False) -> bool:
+    """Queue the digest of ``week`` once per channel, in one transaction; False when it was queued before.
+
+    ``again`` (``monitor digest --send``) queues a week already queued once more: a sent or dead copy
+    goes back to pending with its attempts reset, a waiting one is due now, and one being sent by
+    another deliverer is left to it. The message key stays ``digest-WEEK``, so a resend keeps its
+    Message-ID and idempotency key.
+    """
     with store.transaction(db, "outbox digest"):
-        if db.execute("select 1 from outbox where kind = 'digest' and week = ?", [week]).fetchone():
+        queued = {row[0]: (row[1], row[2]) for row in db.execute(
+            "select channel, status, claimed_by from outbox where kind = 'digest' and week = ?", [week])}
+        if queued and not again:
             return False
         for channel in channels:
-            db["outbox"].insert(
-                {"alert_id": None, "channel": channel, "ticker": DIGEST_TICKER, "status": "pending", "attempts": 0,
-                 "next_attempt_at": now, "message_key": f"digest-{week}", "receipt": "", "last_error": "",
-                 "created_at": now, "sent_at": "", "kind": "digest", "week": week})
+            status, holder = queued.get(channel, (None, ""))
+            if status is None:
+                db["outbox"].insert(
+                    {"alert_id": None, "channel": channel, "ticker": DIGEST_TICKER, "status": "pending", "attempts": 0,
+                     "next_attempt_at": now, "message_key": f"digest-{week}", "receipt": "", "last_error": "",
+                     "created_at": now, "sent_at": "", "kind": "digest", "week": week})
+            elif status in ("sent", "dead"):
+                db.execute("update outbox set status = 'pending', next_attempt_at = ?, attempts = 0, last_error = '' "
+                           "where kind = 'digest' and week = ? and channel = ?", [now, week, channel])
+            elif not holder:  # queued, or waiting out a retry's backoff: due now
+                db.execute("update outbox set next_attempt_at = ? where kind = 'digest' and week = ? and channel = ?",
+                           [now, week, channel])
     return True
 
 
@@ -157,17 +174,19 @@ class _Clock:
 
 
 def deliver_pending(db: sqlite_utils.Database, channels: dict[str, Channel], settings: DeliverySettings,
-                    now: datetime | None = None, digests: DigestBuilder | None = None) -> DeliveryResult:
-    """Send every due message of every channel; a failure is recorded per message and never raised.
+                    now: datetime | None = None, digests: DigestBuilder | None = None,
+                    kinds: tuple[str, ...] = KINDS) -> DeliveryResult:
+    """Send every due message of ``kinds`` of every channel; a failure is recorded per message and never raised.
 
     ``digests`` builds a digest message for its outbox row; without it a digest row waits (retried).
+    ``kinds=("digest",)`` is ``monitor digest --send``: the digest now, the alerts at their own pace.
     """
     clock = _Clock(now or datetime.now(UTC))
     owner = deliverer_id()
     result = DeliveryResult()
     for name, channel in channels.items():
         try:
-            keys = _claim(db, name, settings, clock.now(), owner)
+            keys = _claim(db, name, settings, clock.now(), owner, kinds)
         except Exception as exc:  # the store refused: this channel waits, the others go on
             log.error("%s: could not claim messages: %s", name, exc)
             result.errors.append(f"{name}: {exc}")
@@ -214,8 +233,9 @@ def held_back(db: sqlite_utils.Database, settings: DeliverySettings, now: dateti
 
 
 def _claim(db: sqlite_utils.Database, channel: str, settings: DeliverySettings, now: datetime,
-           owner: str | None = None) -> list[str]:
-    """Message keys this deliverer may send now: resumable claims first, then new batches per company."""
+           owner: str | None = None, kinds: tuple[str, ...] = KINDS) -> list[str]:
+    """Message keys of ``kinds`` this deliverer may send now: resumable claims first, then new batches per
+    company, then digests."""
     owner = owner or deliverer_id()
     stamp = now.isoformat(timespec="seconds")
     lease = (now + settings.lease).isoformat(timespec="seconds")
@@ -223,9 +243,10 @@ def _claim(db: sqlite_utils.Database, channel: str, settings: DeliverySettings, 
     with store.transaction(db, "outbox"):
         ready = [key for key, holder, until in db.execute(
             "select message_key, max(claimed_by), max(lease_until) from outbox where channel = ? "
-            "and status = 'sending' and next_attempt_at <= ? group by message_key order by message_key",
-            [channel, stamp]) if not holder or holder == owner or until <= stamp or _owner_gone(holder)]
-        tickers = [row[0] for row in db.execute(
+            f"and status = 'sending' and next_attempt_at <= ? and kind in ({','.join('?' * len(kinds))}) "
+            "group by message_key order by message_key",
+            [channel, stamp, *kinds]) if not holder or holder == owner or until <= stamp or _owner_gone(holder)]
+        tickers = [] if "alert" not in kinds else [row[0] for row in db.execute(
             "select ticker from outbox where channel = ? and kind = 'alert' and status = 'pending' "
             "and next_attempt_at <= ? group by ticker having min(created_at) <= ? order by min(created_at)",
             [channel, stamp, held_until])]
@@ -238,11 +259,12 @@ def _claim(db: sqlite_utils.Database, channel: str, settings: DeliverySettings, 
             db.execute(f"update outbox set status = 'sending', message_key = ? where id in "
                        f"({','.join('?' * len(rows))})", [key, *[row_id for row_id, _ in rows]])
             ready.append(key)
-        ready += [row[0] for row in db.execute(
-            "select distinct message_key from outbox where channel = ? and kind = 'digest' and status = 'pending' "
-            "and next_attempt_at <= ?", [channel, stamp])]
-        db.execute("update outbox set status = 'sending' where channel = ? and kind = 'digest' "
-                   "and status = 'pending' and next_attempt_at <= ?", [channel, stamp])
+        if "digest" in kinds:
+            ready += [row[0] for row in db.execute(
+                "select distinct message_key from outbox where channel = ? and kind = 'digest' and status = 'pending' "
+                "and next_attempt_at <= ?", [channel, stamp])]
+            db.execute("update outbox set status = 'sending' where channel = ? and kind = 'digest' "
+                       "and status = 'pending' and next_attempt_at <= ?", [channel, stamp])
         for key in ready:
             db.execute("update outbox set claimed_by = ?, lease_until = ? where channel = ? and message_key = ? "
                        "and status = 'sending'", [owner, lease, channel, key])
@@ -354,6 +376,25 @@ def outbox_summary(db: sqlite_utils.Database) -> dict[str, Any]:
         "as title from outbox o left join alerts a on a.id = o.alert_id where o.status = 'dead' "
         "order by o.id desc limit 20")]
     return {"channels": counts, "dead_letters": dead}
+
+
+def digest_delivery(db: sqlite_utils.Database, week: str) -> dict[str, str]:
+    """Where the digest of ``week`` stands per channel, in words (what ``monitor digest --send`` prints)."""
+    states: dict[str, str] = {}
+    for channel, status, receipt, error, next_at, holder in db.execute(
+            "select channel, status, receipt, last_error, next_attempt_at, claimed_by from outbox "
+            "where kind = 'digest' and week = ? order by channel", [week]):
+        if status == "sent":
+            states[channel] = f"sent ({receipt})"
+        elif status == "dead":
+            states[channel] = f"dead letter after the last attempt: {error}"
+        elif holder:
+            states[channel] = "being sent by another deliverer"
+        elif error:  # a failed message keeps its key ('sending') and waits out its backoff
+            states[channel] = f"not sent, retried from {next_at} by the delivery job: {error}"
+        else:
+            states[channel] = f"queued for {next_at}"
+    return states
 
 
 def delivery_status(db: sqlite_utils.Database) -> dict[int, dict[str, str]]:

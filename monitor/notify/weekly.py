@@ -4,17 +4,17 @@ E-mail gets the full digest (HTML with inline charts, and text); Slack, whose
 messages are capped, gets the one-line-per-company summary. The message key is
 ``digest-YYYY-Www`` on every run, so a resent digest keeps its Message-ID.
 
-The scheduled digest goes through the outbox like alerts (retries with backoff,
-dead letters, ``monitor status``), and is due once per scheduled moment: the
-job queues the week of the last moment that has passed unless that week is
-already queued, so a daemon that was down at that minute sends it when it
-starts again. ``monitor digest --send`` is the manual path and sends at once.
+The digest goes through the outbox like alerts (retries with backoff, dead
+letters, ``monitor status``). The scheduled one is due once per scheduled
+moment: the job queues the week of the last moment that has passed unless that
+week is already queued, so a daemon that was down at that minute sends it when
+it starts again. ``monitor digest --send`` queues the week again and delivers
+it at once (``pipeline.send_digest``); a failed send waits in the outbox.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,8 +22,6 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from monitor.config import MarketLensSettings, NotifySettings
-from monitor.errors import DeliveryError
-from monitor.notify.channel import Channel
 from monitor.notify.digest import (
     Digest,
     DigestFiles,
@@ -41,13 +39,6 @@ log = logging.getLogger(__name__)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-@dataclass
-class DigestRun:
-    week: str
-    files: DigestFiles
-    sent: dict[str, str] = field(default_factory=dict)  # channel → receipt or error
-
-
 def render_week(db: sqlite_utils.Database, theses: list[Thesis], week_end: date,
                 out_dir: Path, market_lens: MarketLensSettings | None = None) -> tuple[Digest, DigestFiles]:
     """Build the digest of the week ending ``week_end`` and write its files (the same files every time)."""
@@ -61,21 +52,6 @@ def channel_message(digest: Digest, files: DigestFiles, channel: str) -> Message
     if channel == "email":
         return full
     return Message(key=full.key, kind="digest", subject=full.subject, text=summary_text(digest))
-
-
-def weekly_digest(db: sqlite_utils.Database, theses: list[Thesis], week_end: date, out_dir: Path,
-                  channels: dict[str, Channel] | None = None,
-                  market_lens: MarketLensSettings | None = None) -> DigestRun:
-    """Write the digest's files and send it to ``channels`` now, once each (``monitor digest --send``)."""
-    digest, files = render_week(db, theses, week_end, out_dir, market_lens)
-    run = DigestRun(digest.week, files)
-    for name, channel in (channels or {}).items():
-        try:
-            run.sent[name] = channel.send(channel_message(digest, files, name)).status
-        except DeliveryError as exc:
-            run.sent[name] = f"failed: {exc}"
-            log.error("digest %s: %s", digest.week, exc)
-    return run
 
 
 def current_week_end(notify: NotifySettings, now: datetime) -> date:
