@@ -130,8 +130,8 @@ IR_RELEASE_LINKS = {
     "equisolve": ("https://ir.mara.com/news-events/press-releases/rss",
                   "https://ir.mara.com/news-events/press-releases/detail/1409/mara-announces-third-quarter-2025-results"),
     "q4": ("https://investors.cleanspark.com/rss/pressrelease.aspx",
-           "https://investors.cleanspark.com/news/news-details/2026/"
-           "CleanSpark-Releases-January-2026-Operational-Update/default.aspx"),
+           ("https://investors.cleanspark.com/news/news-details/2026/"
+            "CleanSpark-Releases-January-2026-Operational-Update/default.aspx")),
     "gcs-web": ("https://irisenergy.gcs-web.com/rss/news-releases.xml",
                 "https://irisenergy.gcs-web.com/news-releases/news-release-details/iren-april-2025-monthly-update"),
 }
