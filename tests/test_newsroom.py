@@ -1,7 +1,9 @@
 """Newsroom pages and quiet sources, against real local servers.
 
-The newsroom page's markup is constructed (no capture of Hut 8's list page exists; see
-tests/fixtures/newsroom/SOURCES.md); the releases behind its links are real texts.
+The newsroom pages' markup is constructed (no capture of Hut 8's list page exists; see
+tests/fixtures/newsroom/SOURCES.md): a plain list for the reader's mechanics, and one built to the
+structure another monitor describes from the delivered page, for the shipped config's expressions.
+The releases behind their links are real texts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pytest
 from monitor import store
 from monitor.config import Config, NewsroomSource, load_config
 from monitor.errors import ConfigError
+from monitor.fetch.newsroom import parse_newsroom
 from monitor.fetch.rhythm import is_quiet, rhythm
 from monitor.health import check_health
 from monitor.notify.source_alerts import raise_source_alerts
@@ -118,6 +121,58 @@ def test_the_shipped_config_validates_with_feeds_for_seven_companies_and_a_newsr
     hut = next(c for c in config.companies if c.ticker == "HUT")
     assert hut.newsroom is not None and hut.newsroom.url == "https://hut8.com/news-insights/press-releases/"
     assert not next(c for c in config.companies if c.ticker == "RIOT").feeds
+
+
+# --- Hut 8's page as described, read with the shipped config's expressions ---------------------------
+
+DESCRIBED = (FIXTURES / "newsroom" / "hut8_press_releases_described.html").read_bytes()
+BEACON_POINT = "hut-8-commercializes-first-phase-of-1-gw-beacon-point-ai-data-center-campus-with-15-year-352-mw"
+ANTHROPIC = "hut-8-announces-ai-infrastructure-partnership-with-anthropic-and-fluidstack"
+Q4_2025 = "hut-8-reports-fourth-quarter-and-full-year-2025-results"
+
+
+def shipped_hut_newsroom() -> NewsroomSource:
+    from tests.conftest import ROOT
+    newsroom = next(c for c in load_config(ROOT / "config.toml").companies if c.ticker == "HUT").newsroom
+    assert newsroom is not None
+    return newsroom
+
+
+def test_the_shipped_expressions_read_each_release_on_the_described_hut_page_once_with_its_title_and_date():
+    newsroom = shipped_hut_newsroom()
+
+    feed = parse_newsroom(DESCRIBED, newsroom.url, newsroom)
+
+    assert feed.problem == ""
+    assert [(item.link.rsplit("/", 1)[1], item.title, item.published) for item in feed.items] == [
+        (BEACON_POINT, "Hut 8 Commercializes First Phase of 1 GW Beacon Point AI Data Center Campus with 15-Year 352 MW",
+         "2026-05-06T00:00:00+00:00"),
+        (ANTHROPIC, "Hut 8 Announces AI Infrastructure Partnership with Anthropic and Fluidstack",
+         "2025-12-17T00:00:00+00:00"),
+        (Q4_2025, "Hut 8 Reports Fourth Quarter and Full Year 2025 Results", "2026-02-25T00:00:00+00:00"),
+    ]
+    assert all(item.link.startswith("https://hut8.com/news-insights/press-releases/") for item in feed.items)
+
+
+def test_the_described_hut_page_polled_twice_stores_each_release_once(tmp_path, closing, wire_server):
+    shipped = shipped_hut_newsroom()
+    wire_server.route(PATH, Reply(200, DESCRIBED, {"Content-Type": "text/html; charset=utf-8"}, etag='"h1"'))
+    serve_releases(wire_server, (BEACON_POINT, "", COATUE[2]), (ANTHROPIC, "", RIVER_BEND[2]),
+                   (Q4_2025, "", DRUMHELLER[2]))
+    rt = newsroom_runtime(tmp_path, closing, wire_server, item=shipped.item, link=shipped.link,
+                          title=shipped.title, date=shipped.date)
+    db = closing(store.open_db(rt.db_path))
+
+    first = job_feeds(rt)
+    before = len(wire_server.requests)
+    second = job_feeds(rt)
+
+    assert [(r.documents_added, r.errors) for r in first] == [(3, [])]
+    assert sorted(p for p in wire_server.paths()[:before] if p != PATH) == sorted(
+        PATH + slug for slug in (BEACON_POINT, ANTHROPIC, Q4_2025))  # each listed twice, fetched once
+    assert [(r.documents_added, r.errors) for r in second] == [(0, [])]
+    assert wire_server.paths()[before:] == [PATH]
+    assert len(store.list_documents(db, "HUT")) == 3
 
 
 # --- quiet sources -----------------------------------------------------------------------------------

@@ -36,7 +36,11 @@ def poll_newsroom(client: HttpClient, db: sqlite_utils.Database, ticker: str, ne
 
 
 def parse_newsroom(data: bytes, url: str, newsroom: NewsroomSource) -> ParsedFeed:
-    """The releases listed on the page; items without a link are the listing's problem, not fatal."""
+    """The releases listed on the page, each once; items without a link are the listing's problem, not fatal.
+
+    A page may list a release twice (Hut 8's has a "Featured" block above "All Press Releases"): the
+    first listing of a link is kept, so one release is one item of the poll.
+    """
     root = parse_html(data, url)
     try:
         elements = root.xpath(newsroom.item)
@@ -45,6 +49,7 @@ def parse_newsroom(data: bytes, url: str, newsroom: NewsroomSource) -> ParsedFee
     if not isinstance(elements, list) or not elements:
         raise ParseError(url, f"newsroom item expression {newsroom.item!r} matched nothing: has the page changed?")
     items: list[FeedItem] = []
+    listed: set[str] = set()
     unlinked = 0
     for element in elements:
         if not isinstance(element, lxml.etree._Element):
@@ -52,7 +57,8 @@ def parse_newsroom(data: bytes, url: str, newsroom: NewsroomSource) -> ParsedFee
         item = _item(element, url, newsroom)
         if item is None:
             unlinked += 1
-        else:
+        elif item.link not in listed:
+            listed.add(item.link)
             items.append(item)
     problem = (f"{unlinked} of {len(elements)} newsroom items have no link at {newsroom.link!r}"
                if unlinked else "")
