@@ -359,3 +359,25 @@ def test_digest_send_that_fails_stays_in_the_outbox_and_a_later_send_delivers_it
     assert delivered.exit_code == 0 and "slack: sent" in delivered.stdout
     assert accepted == ["digest-2025-W33"]
     assert "SECRETdigest" not in failed.stdout + delivered.stdout
+
+
+# --- what the screenshot of the digest showed -----------------------------------------------------------
+
+
+def test_a_disclosure_read_into_a_deal_says_so_instead_of_counting_in_nothing(w33):
+    """WULF's core Fluidstack sentences (the $3.7bn, the 10 years) moved no pillar by themselves and were shown
+    as "counts in no pillar of this thesis", while the units above them counted them through the ledger."""
+    wulf = company(w33, "WULF")
+    read_into_deals = [m for m in wulf.moved if not m.pillars and m.deal]
+
+    assert read_into_deals and all(m.deal.startswith("lease with Fluidstack") for m in read_into_deals)
+    assert "read into the deal ledger: lease with Fluidstack" in render_text(w33)
+
+
+def test_a_market_series_that_stopped_is_shown_with_its_last_day_not_left_out(bundled, theses):
+    """The bundled BTC series ends on 2025-09-10; the backdrop of a November week left BTC out altogether."""
+    november = build_digest(bundled, theses, iso_week_bounds("2025-W47")[1])
+    [btc] = [m for m in november.market if m.series == "btc_usd"]
+
+    assert btc.stale and btc.day == date(2025, 9, 10) and btc.change_pct is None
+    assert "no data since 2025-09-10" in render_text(november)

@@ -55,7 +55,7 @@ from monitor.ledger.build import Ledger
 from monitor.ledger.units import units_text
 from monitor.notify.message import Attachment, Message
 from monitor.notify.templating import environment
-from monitor.score.deal_alerts import deal_headline
+from monitor.score.deal_alerts import deal_headline, deal_name
 from monitor.score.engine import Evidence, Scorecard, Series, compute
 from monitor.score.stage import list_alerts, load_inputs, scorecard_history
 from monitor.score.thesis import Thesis
@@ -129,6 +129,7 @@ class Moved:
     usd: float | None
     pillars: tuple[str, ...]  # names of the pillars it counts in
     points: float  # points it adds to them at the week's end (negative: it lowers them)
+    deal: str = ""  # the ledger deal it was read into ("lease with Fluidstack at Barber Lake"), if any
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,8 @@ class MarketLine:
 
     @property
     def change_pct(self) -> float | None:
-        if self.before in (None, 0):
+        """None when there is nothing to compare: no value a week before, or no new value since (stale)."""
+        if self.stale or self.before in (None, 0):
             return None
         return round((self.value - self.before) / abs(self.before) * 100, 1)
 
@@ -349,7 +351,7 @@ def _company(db: sqlite_utils.Database, thesis: Thesis, ticker: str, start: date
     return CompanyDigest(
         thesis=thesis.id, ticker=ticker, has_data=has_data, backing=now.backing, backing_before=before.backing,
         pillars=pillars,
-        moved=_moved(now, [e for e in known if e.day >= start]),
+        moved=_moved(now, [e for e in known if e.day >= start], ledger),
         documents=_quiet_documents(db, ticker, start, end),
         alerts=tuple(_alert_item(a) for a in alerts if start.isoformat() <= a["as_of"][:10] <= end.isoformat()),
         risks=_risks(thesis, now, before),
@@ -375,7 +377,12 @@ def _market_view_line(db: sqlite_utils.Database, ticker: str, end: date, setting
             f"not BTC {before['value']:.0f}% -> {now['value']:.0f}% of daily variance (informational)")
 
 
-def _moved(now: Scorecard, fresh: list[Evidence]) -> tuple[Moved, ...]:
+def _moved(now: Scorecard, fresh: list[Evidence], ledger: Ledger) -> tuple[Moved, ...]:
+    """The week's disclosures with what each adds now. One that moves no pillar by itself may still have
+    been read into a deal of the ledger (an increment, a restated term): it says which, because the
+    units above count it there, and "counts in nothing" would be untrue."""
+    in_deals = {(cite.get("sentence", ""), cite.get("url", "")): deal_name(event.deal)
+                for event in ledger.events for cite in event.cites}
     found = []
     for item in fresh:
         names, points = [], 0.0
@@ -387,9 +394,10 @@ def _moved(now: Scorecard, fresh: list[Evidence]) -> tuple[Moved, ...]:
                 names.append(pillar.name)
                 points += sum(mine)
         found.append(Moved(item.id, item.day, item.type, item.commitment, item.direction, item.sentence, item.url,
-                           item.counterparty, item.mw, item.usd, tuple(names), round(points, 2)))
+                           item.counterparty, item.mw, item.usd, tuple(names), round(points, 2),
+                           in_deals.get((item.sentence, item.url), "")))
     # Scored items first, the largest effect first; then the rest in text order.
-    return tuple(sorted(found, key=lambda m: (not m.pillars, -abs(m.points), m.day)))
+    return tuple(sorted(found, key=lambda m: (not m.pillars, not m.deal, -abs(m.points), m.day)))
 
 
 def _quiet_documents(db: sqlite_utils.Database, ticker: str, start: date, end: date) -> tuple[QuietDocument, ...]:
@@ -486,13 +494,16 @@ def _chart_data(db: sqlite_utils.Database, thesis: Thesis, ticker: str, evidence
 
 
 def _market_line(db: sqlite_utils.Database, series: str, end: date) -> MarketLine | None:
-    now = store.market_series(db, series, end - timedelta(days=45), end)
-    if not now:
+    """The series' last value by the week's end against a week before; a series that stopped within the
+    last year is still shown, with its last day and marked stale, never left out (a missing BTC line
+    reads as "nothing happened"); None only when it has no observation in that year."""
+    history = store.market_series(db, series, end - timedelta(days=400), end)
+    if not history:
         return None
-    day, value = now[-1]
-    before = [o for o in now if o[0] <= (end - timedelta(days=7)).isoformat()]
+    day, value = history[-1]
+    before = [o for o in history[-60:] if o[0] <= (end - timedelta(days=7)).isoformat()]
     label = SERIES_LABELS.get(series) or (f"{series[3:]} close (USD)" if series.startswith("px:") else series)
-    recent = [date.fromisoformat(d) for d, _ in store.market_series(db, series, end - timedelta(days=400), end)[-5:]]
+    recent = [date.fromisoformat(d) for d, _ in history[-5:]]
     spacing = (recent[-1] - recent[0]).days / (len(recent) - 1) if len(recent) > 1 else 1.0
     age = (end - date.fromisoformat(day)).days
     return MarketLine(series, label, value, date.fromisoformat(day), before[-1][1] if before else None,
@@ -665,6 +676,8 @@ def _money(item: Any) -> str:
 
 
 def _effect(item: Moved) -> str:
+    if not item.pillars and item.deal:
+        return f"read into the deal ledger: {item.deal} (counted in the units above)"
     if not item.pillars:
         return "counts in no pillar of this thesis"
     note = "" if item.commitment == "binding" else " (optionality, not cash flow)"

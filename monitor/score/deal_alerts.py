@@ -122,13 +122,16 @@ def lapse_alerts(thesis: str, ticker: str, day: date, ledger: Ledger, lapse_days
 
 
 def deal_headline(event: DealEvent) -> str:
-    deal = event.deal
-    party = deal.counterparty or "undisclosed party"
-    where = f" at {', '.join(deal.sites)}" if deal.sites else ""
     change = ""
     if event.event == "expanded" and event.mw_delta:
         change = f" by {event.mw_delta:,.0f} MW"
-    return f"{deal.kind} with {party}{where} {event.event}{change}: {deal_numbers(deal)}"
+    return f"{deal_name(event.deal)} {event.event}{change}: {deal_numbers(event.deal)}"
+
+
+def deal_name(deal: Deal) -> str:
+    """"lease with Fluidstack at Barber Lake": what the deal is, with whom, where."""
+    where = f" at {', '.join(deal.sites)}" if deal.sites else ""
+    return f"{deal.kind} with {deal.counterparty or 'undisclosed party'}{where}"
 
 
 def deal_numbers(deal: Deal) -> str:
