@@ -309,7 +309,8 @@ def test_each_bucket_reports_how_many_events_entered_it(bundled):
 
 def test_a_bucket_with_too_few_events_is_refused_without_figures(bundled):
     returns = company_returns(bundled, "MARA", "ibit")
-    buckets = bucket_table(company_events(bundled, "MARA", returns, SETTINGS), min_events=5)
+    buckets = [b for b in bucket_table(company_events(bundled, "MARA", returns, SETTINGS), min_events=5)
+               if b["n"] < 5]  # MARA's six mining events (issue 15.6 samples) fill one coarse bucket
     assert buckets and all(b["status"].startswith(f"too few events (n={b['n']}") for b in buckets)
     assert all(b["mean_ar"] is None and b["t_ar"] is None and b["mean_car"] is None and b["t_car"] is None
                for b in buckets)
@@ -358,7 +359,8 @@ def test_cli_market_json_gives_mara_beta_hedge_timeline_and_event_study(bundled_
 def test_cli_market_prints_the_exposure_hedge_timeline_and_event_tables(bundled_path):
     result = monitor(bundled_path, "market", "MARA")
     assert result.exit_code == 0, result.output
-    for part in ("BTC exposure", "short $", "re-rating timeline", "event study of MARA", "too few events"):
+    # "too few events" wraps in its cell since MARA's mining bucket has figures (issue 15.6 samples)
+    for part in ("BTC exposure", "short $", "re-rating timeline", "event study of MARA", "too few"):
         assert part in result.stdout
 
 
