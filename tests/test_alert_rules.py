@@ -89,6 +89,29 @@ def test_a_letter_of_intent_is_information_only():
     assert alerts and all(a.severity == "info" for a in alerts)
 
 
+def test_a_financing_that_states_no_amount_is_information_only(replayed_db):
+    """Cipher's release of 2025-11-20 (bundled): "Cipher has committed financing in place." raised a medium
+    alert "financing with undisclosed party signed: no figures disclosed", with nothing in it to act on."""
+    db = store.open_db(replayed_db)
+    try:
+        rows = db.execute("select severity from alerts where ticker = 'CIFR' and title like '%financing%no figures%'"
+                          ).fetchall()
+    finally:
+        db.close()
+
+    assert rows and {row[0] for row in rows} == {"info"}
+
+
+def test_a_financing_with_its_amount_is_reported_but_never_paged_high():
+    rows = [disclosure(1, "2025-07-23", "financing", "binding", "neutral",
+                       "MARA announced the pricing of $950 million of 0.00% convertible senior notes due 2032.",
+                       usd=950e6)]
+
+    [alert] = [a for a in alerts_for(rows, 1) if a.pillar.startswith("deal:")]
+
+    assert alert.severity == "medium" and "$950m" in alert.title
+
+
 def test_a_signed_lease_pages_high_with_its_numbers_in_the_headline():
     [alert] = [a for a in alerts_for([lease()], 1) if a.severity == "high"]
     assert alert.direction == "positive"

@@ -20,6 +20,7 @@ from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
 from monitor.ledger.build import Deal, Ledger
 from monitor.ledger.stage import LedgerReader, build_from_store, load_ledger, update_ledgers
+from monitor.ledger.units import quantities, units_text
 from tests.conftest import FIXTURES, MODEL, RULES, SAMPLES
 
 HAND = tomllib.loads((FIXTURES / "ledger" / "expected_by_hand.toml").read_text(encoding="utf-8"))
@@ -127,3 +128,24 @@ def test_every_deal_figure_cites_its_sentence_and_url(ledgers):
 
 def test_the_stored_ledger_reads_back_as_built(ledgers):
     assert [e.deal for e in ledgers["_rebuilt"].events] == [e.deal for e in ledgers["CORZ"].events]
+
+
+# --- read on documents added after the rules were written (IREN's Q1 FY26 release) ----------------------
+
+
+def test_a_power_milestone_named_as_a_target_is_not_a_delivery(ledgers):
+    """"Sweetwater 1 (1,400MW) substation energization targeting April 2026" states a plan: the ledger read
+    it as 1,400 MW delivered, because the plan was said after the cue rather than before it."""
+    power = [d for d in ledgers["IREN"].as_of(TODAY) if d.family == "power"]
+
+    assert power and not [d for d in power if d.status == "delivered"]
+
+
+def test_a_contract_whose_term_is_not_on_file_shows_no_annual_revenue_rather_than_zero(ledgers):
+    """IREN's $9.7bn Microsoft contract arrives without its term in the bundled release: its annual revenue
+    cannot be derived, and "≈$0m/yr" beside $9.70bn read as a contract earning nothing."""
+    found = quantities(ledgers["IREN"], TODAY, 180)
+    [microsoft] = [t for t in found.tenants if t.tenant == "Microsoft"]
+
+    assert microsoft.usd == 9.7e9 and microsoft.annual_usd == 0 and microsoft.usd_without_term == 9.7e9
+    assert "Microsoft              200 MW · $9.70bn · annual n/a: no term on file" in units_text(found)

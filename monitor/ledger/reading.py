@@ -102,10 +102,16 @@ def deal_event(commitment: str, sentence: str, rules: LedgerRules) -> str:
             continue
         for cue in cues:
             match = cue.search(sentence)
-            if match and not (event in ("delivered", "under_construction")
-                              and any_match(rules.future, sentence[max(0, match.start() - 30): match.start()])):
+            if match and not (event in ("delivered", "under_construction") and _planned(event, sentence, match, rules)):
                 return event
     return "signed" if commitment == "binding" else "proposed"
+
+
+def _planned(event: str, sentence: str, cue: re.Match[str], rules: LedgerRules) -> bool:
+    """A delivery or start of works named as a plan: "is expected to be energized" (the 30 characters before
+    the cue); for a delivery, also "energization targeting April 2026" (right after it)."""
+    return (any_match(rules.future, sentence[max(0, cue.start() - 30): cue.start()])
+            or (event == "delivered" and any_match(rules.future_after, sentence[cue.end(): cue.end() + 40])))
 
 
 Finder = Callable[[str, Rules], list[figures.Figure]]

@@ -28,7 +28,8 @@ class LedgerRules:
     kinds: dict[str, tuple[tuple[str, Patterns], ...]]  # per disclosure type: (kind, cues) in order
     default_kind: dict[str, str]
     events: dict[str, Patterns]
-    future: Patterns  # a delivery or start of works that is only planned
+    future: Patterns  # a delivery or start of works that is only planned (read before its cue)
+    future_after: Patterns  # the same said after the cue ("energization targeting April 2026")
     refers_back: Patterns  # "its original transaction", "under the original agreement"
     upside_before: Patterns
     upside_after: Patterns
@@ -65,6 +66,7 @@ def load_ledger_rules(rules_dir: Path) -> LedgerRules:
         default_kind=defaults,
         events={name: loader.patterns(FILE, f"events.{name}") for name in EVENT_ORDER},
         future=loader.patterns(FILE, "events.future"),
+        future_after=loader.patterns(FILE, "events.future_after"),
         refers_back=loader.patterns(FILE, "events.refers_back"),
         upside_before=loader.patterns(FILE, "figures.upside_before"),
         upside_after=loader.patterns(FILE, "figures.upside_after"),

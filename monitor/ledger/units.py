@@ -24,6 +24,7 @@ class TenantLine:
     usd: float
     annual_usd: float
     deals: int
+    usd_without_term: float = 0.0  # contract value whose term is not on file: no annual revenue derived
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Quantities:
     contracted_mw: float = 0.0
     contract_usd: float = 0.0
     annual_contracted_usd: float = 0.0  # derived: value ÷ term per deal
+    contract_usd_without_term: float = 0.0  # in-force value with no term on file, left out of the annual figure
     tenants: tuple[TenantLine, ...] = ()
     soft_pipeline_mw: float = 0.0
     ai_power_mw: float = 0.0
@@ -84,6 +86,7 @@ def quantities(ledger: Ledger, as_of: date, lapse_days: int, mining_usd: float |
         "contracted_mw": _parts(in_force, lambda d: d.mw, "mw"),
         "contract_usd": _parts(in_force, lambda d: d.usd, "usd"),
         "annual_contracted_usd": _parts(in_force, lambda d: d.annual_usd, "usd"),
+        "contract_usd_without_term": _parts(in_force, lambda d: d.usd if d.annual_usd is None else None, "usd"),
         "soft_pipeline_mw": _parts(soft, lambda d: d.mw, "proposal") + _parts(in_force, lambda d: d.option_mw, "mw"),
         "ai_power_mw": _parts(ai_power, lambda d: d.mw, "mw"),
         "backstop_usd": _parts(in_force, lambda d: d.backstop_usd, "backstop_usd"),
@@ -95,7 +98,9 @@ def quantities(ledger: Ledger, as_of: date, lapse_days: int, mining_usd: float |
     return Quantities(
         ticker=ledger.ticker, as_of=as_of,
         tenants=tuple(TenantLine(t, sum(d.mw or 0 for d in ds), sum(d.usd or 0 for d in ds),
-                                 sum(d.annual_usd or 0 for d in ds), len(ds)) for t, ds in sorted(tenants.items())),
+                                 sum(d.annual_usd or 0 for d in ds), len(ds),
+                                 sum(d.usd or 0 for d in ds if d.annual_usd is None))
+                      for t, ds in sorted(tenants.items())),
         other_power_mw=sum(d.mw or 0 for d in power if d not in ai_power),
         lapsed=sum(1 for d in deals if d.status == "lapsed"),
         trailing_mining_usd=mining_usd,
@@ -160,12 +165,22 @@ def money(usd: float) -> str:
     return f"${usd / 1e9:,.2f}bn" if usd >= 1e9 else f"${usd / 1e6:,.0f}m"
 
 
+def annual_text(annual_usd: float, usd_without_term: float) -> str:
+    """Annual revenue as derived (value ÷ term), saying what it leaves out: a contract whose term is not on
+    file has no annual figure, and "$0m/yr" beside $9.70bn would read as a contract earning nothing."""
+    if usd_without_term and not annual_usd:
+        return "annual n/a: no term on file"
+    derived = f"≈{money(annual_usd)}/yr (derived)"
+    return f"{derived}, excl. {money(usd_without_term)} with no term" if usd_without_term else derived
+
+
 def units_text(q: Quantities) -> str:
     """The quantities as lines an analyst reads first, 80 columns wide."""
     usd = money
     lines = [f"{'Contracted, in force':24} {q.contracted_mw:,.0f} MW · {usd(q.contract_usd)} · "
-             f"≈{usd(q.annual_contracted_usd)}/yr (derived)"]
-    lines += [f"  {t.tenant[:22]:22} {t.mw:,.0f} MW · {usd(t.usd)} · ≈{usd(t.annual_usd)}/yr" for t in q.tenants]
+             f"{annual_text(q.annual_contracted_usd, q.contract_usd_without_term)}"]
+    lines += [f"  {t.tenant[:22]:22} {t.mw:,.0f} MW · {usd(t.usd)} · {annual_text(t.annual_usd, t.usd_without_term)}"
+              for t in q.tenants]
     lines += [
         f"{'Soft pipeline':24} {q.soft_pipeline_mw:,.0f} MW, {q.proposals:g} proposals (optionality, never cash flow)",
         f"{'AI/HPC power':24} {q.ai_power_mw:,.0f} MW (other power {q.other_power_mw:,.0f} MW: mining or unspecified)",

@@ -36,11 +36,9 @@ def deal_alerts(thesis: Thesis, ticker: str, day: str, events: list[DealEvent]) 
     """One alert per deal event of a document, except restatements (a known deal repeated adds nothing)."""
     alerts = []
     for event in events:
-        severity = _SEVERITY.get(event.event)
+        severity = _severity(event, thesis)
         if severity is None:
             continue
-        if severity == "high" and not _pages(event, thesis.alerts.new_deal_mw, thesis.alerts.new_deal_usd):
-            severity = "medium"
         direction = "negative" if event.event in _NEGATIVE else "positive"
         headline = deal_headline(event)
         alerts.append(AlertDecision(
@@ -94,6 +92,18 @@ def unit_value(quantity: str, value: float) -> str:
     if quantity == "ai_mix":
         return f"{value:.0%}"
     return f"{value:g}"
+
+
+def _severity(event: DealEvent, thesis: Thesis) -> str | None:
+    """The event's severity, lowered when it should not page: high only for what moves the thesis (``_pages``);
+    a financing that states no amount ("has committed financing in place") is information, since there is
+    nothing in it to act on."""
+    severity = _SEVERITY.get(event.event)
+    if severity == "high" and not _pages(event, thesis.alerts.new_deal_mw, thesis.alerts.new_deal_usd):
+        severity = "medium"
+    if severity == "medium" and event.deal.family == "financing" and not event.deal.usd:
+        severity = "info"
+    return severity
 
 
 def _pages(event: DealEvent, new_deal_mw: float, new_deal_usd: float) -> bool:
