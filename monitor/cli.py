@@ -625,7 +625,7 @@ def scorecard(
                 lines.append(f"… {more} more (--evidence N or --json)")
             value = f"no data\nsince\n{pillar.stale_since}" if pillar.stale_since else f"{pillar.value:.1f}"
             table.add_row(f"{pillar.name}\n({pillar.kind})", value, Text("\n".join(lines) or "no evidence yet"))
-        table.add_row(f"{view.get('name', 'Market view')}\n(informational)",
+        table.add_row(view.get("name", "Market view (informational)"),
                       "—" if view.get("value") is None else f"{view['value']:.1f}", _lines(view.get("why", "")))
         console.print(table)
 

@@ -385,7 +385,7 @@ def test_cli_market_has_help():
     assert result.exit_code == 0 and "--peers" in result.stdout and "--factor" in result.stdout
 
 
-def test_the_scorecard_shows_the_market_view_apart_from_cash_flow_backing(tmp_path):
+def test_the_scorecard_shows_the_market_view_apart_from_cash_flow_backing(replayed_db):
     import json
 
     from typer.testing import CliRunner
@@ -393,9 +393,10 @@ def test_the_scorecard_shows_the_market_view_apart_from_cash_flow_backing(tmp_pa
     from monitor.cli import app
 
     runner = CliRunner()
-    db = str(tmp_path / "m.db")
+    db = str(replayed_db)
     config = str(ROOT / "config.toml")
-    assert runner.invoke(app, ["--config", config, "--db", db, "run", "--once", "--offline"]).exit_code == 0
+    table = runner.invoke(app, ["--config", config, "--db", db, "scorecard", "MARA"], env={"COLUMNS": "80"}).stdout
+    assert "Market view: BTC" in table and table.count("(informational)") == 1
     result = runner.invoke(app, ["--config", config, "--db", db, "scorecard", "MARA", "--json"])
     [card] = json.loads(result.stdout)["scorecards"]
     assert "market_view" not in card["pillars"] and card["market_view"]["value"] > 0
