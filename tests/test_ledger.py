@@ -37,10 +37,10 @@ def reader() -> LedgerReader:
 @pytest.fixture(scope="module")
 def ledgers(tmp_path_factory, reader) -> dict[str, Ledger]:
     db = store.open_db(tmp_path_factory.mktemp("ledger") / "monitor.db")
-    replay_samples(db, ReplayPlan(SAMPLES, {"MARA", "CORZ", "IREN", "WULF", "CIFR", "HUT", "RIOT", "APLD"}))
+    replay_samples(db, ReplayPlan(SAMPLES, {"MARA", "CORZ", "IREN", "WULF", "CIFR", "HUT", "RIOT", "APLD", "CLSK"}))
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    update_ledgers(db, [*CHECKED, "MARA", "IREN"], reader)
-    found = {ticker: load_ledger(db, ticker) for ticker in (*CHECKED, "MARA", "IREN")}
+    update_ledgers(db, [*CHECKED, "MARA", "IREN", "CLSK"], reader)
+    found = {ticker: load_ledger(db, ticker) for ticker in (*CHECKED, "MARA", "IREN", "CLSK")}
     found["_rebuilt"] = build_from_store(db, "CORZ", reader)
     db.close()
     return found
@@ -149,3 +149,27 @@ def test_a_contract_whose_term_is_not_on_file_shows_no_annual_revenue_rather_tha
 
     assert microsoft.usd == 9.7e9 and microsoft.annual_usd == 0 and microsoft.usd_without_term == 9.7e9
     assert "Microsoft              200 MW · $9.70bn · annual n/a: no term on file" in units_text(found)
+
+
+def test_two_note_issues_a_fortnight_apart_are_two_deals_told_apart_by_their_maturity(ledgers):
+    """MARA closed $1bn of notes due 2030 on 2024-11-20 and $850m of notes due 2031 on 2024-12-04 (both 8-Ks
+    bundled); linked as one offering within 30 days, the second read as an amendment and $850m went missing."""
+    notes = {d.series: d.usd for d in ledgers["MARA"].as_of(date(2024, 12, 31)) if d.family == "financing"}
+
+    assert notes == {"2030": 1.0e9, "2031": 850e6}
+
+
+def test_cash_from_selling_mined_bitcoin_is_no_financing(ledgers):
+    """CleanSpark's monthly updates: "Sales of BTC equated to proceeds of approximately $9.4 million." raised
+    nothing, yet stood in the ledger as two financings signed."""
+    financings = [d for d in ledgers["CLSK"].as_of(TODAY) if d.family == "financing"]
+
+    assert [d.usd for d in financings] == [1.15e9]
+
+
+def test_a_revenue_target_is_never_contract_value(ledgers):
+    """IREN's "supporting growth to target AI Cloud ARR of >$500m by end of Q1 2026" is a goal: it stood in
+    the ledger as a $500m contract proposed with Together AI, then lapsed."""
+    valued = [d for d in ledgers["IREN"].as_of(TODAY) if d.usd == 500e6]
+
+    assert valued == []

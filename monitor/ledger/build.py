@@ -47,6 +47,7 @@ class Deal:
     guarantor: str | None = None
     backstop_usd: float | None = None
     power_use: str = ""
+    series: str | None = None  # a financing's issue by maturity year: two issues in a month stay two deals
     withheld: tuple[str, ...] = ()
     first_day: date | None = None
     signed_day: date | None = None
@@ -176,6 +177,11 @@ class _Mention:
         sites = Counter(f.site for f in self.facts + self.backstops if f.site)
         return sites.most_common(1)[0][0] if sites else None
 
+    @property
+    def series(self) -> str | None:
+        """The financing's issue as the document's first sentence naming one states it."""
+        return next((f.series for f in sorted(self.facts, key=lambda f: f.start) if f.series), None)
+
 
 def _mentions(facts: list[Fact]) -> list[_Mention]:
     """One document's facts grouped per family and counterparty; backstops ride on their tenant's mention.
@@ -253,9 +259,9 @@ def _candidates(deals: dict[str, Deal], mention: _Mention, day: date) -> list[De
     deal's sites unless the mention expands or restates (a new lease at another campus is a new deal)."""
     live = _family(deals, mention.family)
     if mention.family == "financing":
-        kind = _kind(mention.facts, "")
+        kind, series = _kind(mention.facts, ""), mention.series
         return [d for d in live if d.kind == kind and d.last_day and (day - d.last_day).days <= FINANCING_LINK_DAYS
-                ][-1:]
+                and not (series and d.series and series != d.series)][-1:]
     site = mention.site
     if site and mention.counterparty is None:
         return [d for d in live if site in d.sites]
@@ -297,7 +303,8 @@ def _apply(ticker: str, deals: dict[str, Deal], current: Deal | None, mention: _
         guarantor=next((f.counterparty for f in mention.backstops if f.counterparty), deal.guarantor),
         kind=deal.kind if current and current.status != "proposed" else _kind(binding, deal.kind),
         sites=_sites(deal, mention), withheld=tuple(sorted(set(deal.withheld) | {w for f in binding for w in f.withheld})),
-        power_use=_power_use(deal, mention.facts), signed_day=deal.signed_day or (day if status in ACTIVE else None),
+        power_use=_power_use(deal, mention.facts), series=deal.series or mention.series,
+        signed_day=deal.signed_day or (day if status in ACTIVE else None),
         last_day=day, option_mw=option, sources=tuple(sources),
     )
     cites = tuple(f.cite() for f in binding + mention.backstops)
@@ -370,7 +377,7 @@ def _new_deal(ticker: str, deals: dict[str, Deal], mention: _Mention, day: date)
         n += 1
         key = f"{base}#{n}"
     return Deal(key, ticker, mention.family, _kind(mention.facts or mention.backstops, ""), mention.counterparty,
-                (), "proposed", first_day=day)
+                (), "proposed", first_day=day, series=mention.series)
 
 
 def _sites(deal: Deal, mention: _Mention) -> tuple[str, ...]:
