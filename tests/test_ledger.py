@@ -18,7 +18,7 @@ from monitor import store
 from monitor.extract.extractor import Extractor
 from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
-from monitor.ledger.build import Deal, Ledger
+from monitor.ledger.build import ACTIVE, Deal, Ledger
 from monitor.ledger.stage import LedgerReader, build_from_store, load_ledger, update_ledgers
 from monitor.ledger.units import quantities, units_text
 from tests.conftest import FIXTURES, MODEL, RULES, SAMPLES
@@ -97,7 +97,7 @@ def test_a_restatement_confirms_and_never_adds(ledgers):
     corz = ledgers["CORZ"]
     muskogee = [e for e in corz.events if "Muskogee" in e.deal.sites and e.event == "under_construction"]
     assert muskogee and muskogee[0].mw_delta == 0 and muskogee[0].deal.mw == 500
-    assert len([d for d in corz.as_of(TODAY) if d.family == "compute" and d.status != "proposed"]) == 1
+    assert len([d for d in corz.as_of(TODAY) if d.family == "compute" and d.status in ACTIVE]) == 1
 
 
 def test_an_expansion_adds_its_increment(ledgers):
@@ -121,7 +121,7 @@ def test_every_deal_figure_cites_its_sentence_and_url(ledgers):
     for ticker in CHECKED:
         for deal in ledgers[ticker].as_of(TODAY):
             for name in ("mw", "usd"):
-                if getattr(deal, name) and deal.status != "proposed":
+                if getattr(deal, name) and deal.status in ACTIVE:
                     cite = deal.cited(name)
                     assert cite and cite["sentence"] and cite["url"].startswith("http"), (deal.key, name)
 
@@ -173,3 +173,13 @@ def test_a_revenue_target_is_never_contract_value(ledgers):
     valued = [d for d in ledgers["IREN"].as_of(TODAY) if d.usd == 500e6]
 
     assert valued == []
+
+
+def test_talk_of_prospects_is_superseded_once_the_company_signs_such_a_deal(ledgers):
+    """Core Scientific, June 2024: "discussions with potential clients to modify an additional 300 megawatts";
+    CoreWeave then exercised its options (October 2024). The talk is not pending, and did not lapse
+    'unconfirmed' (a medium negative alert in December 2024): it was overtaken by contracts."""
+    [talk] = [d for d in ledgers["CORZ"].as_of(date(2024, 12, 31), 180) if d.family == "compute" and not d.counterparty]
+
+    assert talk.status == "superseded"
+    assert talk not in ledgers["CORZ"].pending(date(2024, 12, 31), 180)

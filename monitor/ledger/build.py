@@ -23,6 +23,7 @@ from monitor.ledger.reading import Fact
 
 SOFT_FAMILIES = ("compute", "power", "partnership")  # financings are never optionality
 ACTIVE = ("signed", "expanded", "amended", "under_construction", "delivered", "delayed")
+COMMITTING = ("signed", "confirmed", "expanded", "amended")  # events that bind the company to more
 _PROGRESS = {"proposed": 0, "signed": 1, "confirmed": 1, "restated": 1, "amended": 2, "expanded": 2,
              "under_construction": 3, "delivered": 4}
 _SETBACKS = ("terminated", "delayed")
@@ -120,13 +121,16 @@ class Ledger:
     revenue: list[Revenue] = field(default_factory=list)  # reported revenue (XBRL), for the AI mix
 
     def as_of(self, day: date | None = None, lapse_days: int | None = None) -> list[Deal]:
-        """Each deal as it stood at the end of ``day``; a proposal older than ``lapse_days`` and never
-        confirmed reads ``lapsed``."""
+        """Each deal as it stood at the end of ``day``; a proposal overtaken by a binding deal reads
+        ``superseded``, and one older than ``lapse_days`` and never confirmed reads ``lapsed``."""
         latest: dict[str, Deal] = {}
+        committed: dict[str, date] = {}  # per deal, the last day it was signed, confirmed, expanded or amended
         for event in self.events:
             if day is None or event.day <= day:
                 latest[event.deal.key] = event.deal
-        deals = list(latest.values())
+                if event.event in COMMITTING:
+                    committed[event.deal.key] = event.day
+        deals = [replace(d, status="superseded") if _superseded(d, latest, committed) else d for d in latest.values()]
         if lapse_days is not None and day is not None:
             deals = [replace(d, status="lapsed") if _lapsed(d, day, lapse_days) else d for d in deals]
         return deals
@@ -144,6 +148,23 @@ class Ledger:
 
     def events_of(self, document_id: int) -> list[DealEvent]:
         return [e for e in self.events if e.document_id == document_id]
+
+
+def _superseded(deal: Deal, deals: dict[str, Deal], committed: dict[str, date]) -> bool:
+    """A proposal overtaken by a binding deal of its family made after it: talk of prospects that named nobody
+    ("discussions with potential clients for 300 MW") once the company signs or expands such a deal, or a
+    proposal for a site that then went to another party. It is neither pending nor lapsed: what came of it
+    is the binding deal (a lapse alert would say "unconfirmed" of a pipeline that turned into contracts)."""
+    if deal.status != "proposed" or deal.first_day is None:
+        return False
+    for other in deals.values():
+        since = committed.get(other.key)
+        if (other.key == deal.key or other.family != deal.family or other.status not in ACTIVE or since is None
+                or since <= deal.first_day):
+            continue
+        if deal.counterparty is None or (set(deal.sites) & set(other.sites) and other.counterparty != deal.counterparty):
+            return True
+    return False
 
 
 def _lapsed(deal: Deal, day: date, lapse_days: int) -> bool:
