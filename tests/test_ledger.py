@@ -183,3 +183,19 @@ def test_talk_of_prospects_is_superseded_once_the_company_signs_such_a_deal(ledg
 
     assert talk.status == "superseded"
     assert talk not in ledgers["CORZ"].pending(date(2024, 12, 31), 180)
+
+
+def test_a_deal_keeps_the_delivery_dates_its_documents_state_each_citing_its_sentence(ledgers):
+    """Applied Digital, 2025-08-29: the first 100 MW "ready for service in Q4 of 2025", the second building
+    "operational in the middle of 2026", the new lease "ready for service in 2027"."""
+    lease = signed_compute(ledgers["APLD"], "CoreWeave")
+
+    assert lease.deliveries == ("Q4 of 2025", "the middle of 2026", "2027")
+    cited = [c["sentence"] for name, c in lease.sources if name == "delivery"]
+    assert any("ready for service in 2027" in sentence for sentence in cited)
+
+
+def test_a_planned_delivery_date_is_kept_though_the_delivery_is_not_made(ledgers):
+    [sweetwater] = [d for d in ledgers["IREN"].as_of(TODAY) if d.family == "power"]
+
+    assert sweetwater.status != "delivered" and sweetwater.deliveries[0] == "April 2026"

@@ -49,6 +49,7 @@ class Deal:
     backstop_usd: float | None = None
     power_use: str = ""
     series: str | None = None  # a financing's issue by maturity year: two issues in a month stay two deals
+    deliveries: tuple[str, ...] = ()  # delivery dates as stated, in order ("Q4 of 2025", "2027"); plans, not facts
     withheld: tuple[str, ...] = ()
     first_day: date | None = None
     signed_day: date | None = None
@@ -309,6 +310,8 @@ def _apply(ticker: str, deals: dict[str, Deal], current: Deal | None, mention: _
     term = max((f.term_years for f in binding if f.term_years), default=None) or deal.term_years
     term_fact = next((f for f in binding if f.term_years == term), None)
     sources = list(deal.sources)
+    dated = [f for f in mention.facts if set(f.deliveries) - set(deal.deliveries)]
+    sources += [("delivery", f.cite()) for f in dated]
     for name, cite in (("mw", mw_cite), ("usd", usd_cite), ("backstop_usd", backstop_cite),
                        ("term_years", term_fact.cite() if term_fact else None),
                        ("guarantor", mention.backstops[0].cite() if mention.backstops else None)):
@@ -325,6 +328,7 @@ def _apply(ticker: str, deals: dict[str, Deal], current: Deal | None, mention: _
         kind=deal.kind if current and current.status != "proposed" else _kind(binding, deal.kind),
         sites=_sites(deal, mention), withheld=tuple(sorted(set(deal.withheld) | {w for f in binding for w in f.withheld})),
         power_use=_power_use(deal, mention.facts), series=deal.series or mention.series,
+        deliveries=tuple(dict.fromkeys(deal.deliveries + tuple(d for f in dated for d in f.deliveries))),
         signed_day=deal.signed_day or (day if status in ACTIVE else None),
         last_day=day, option_mw=option, sources=tuple(sources),
     )

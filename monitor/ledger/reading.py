@@ -51,6 +51,7 @@ class Fact:
     refers_back: bool = False  # names an earlier agreement ("its original transaction"): a change to a deal
     prospect: bool = False  # talk of prospects ("discussions with potential clients"): nobody's deal yet
     series: str | None = None  # a financing's issue, by maturity ("2031" for notes due 2031)
+    deliveries: tuple[str, ...] = ()  # when its capacity is (to be) delivered, as stated ("Q4 of 2025")
 
     @property
     def stable_id(self) -> str:
@@ -89,7 +90,14 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         refers_back=any_match(rules.refers_back, sentence),
         prospect=any_match(rules.prospects, sentence),
         series=financing_series(sentence, rules) if family == "financing" else None,
+        deliveries=delivery_dates(sentence, rules) if family in ("compute", "power") else (),
     )
+
+
+def delivery_dates(sentence: str, rules: LedgerRules) -> tuple[str, ...]:
+    """The dates a sentence gives for delivering capacity, as written ("Q4 of 2025", "the middle of 2026")."""
+    found = [" ".join(match.group(1).split()) for cue in rules.delivery_date for match in cue.finditer(sentence)]
+    return tuple(dict.fromkeys(found))
 
 
 def financing_series(sentence: str, rules: LedgerRules) -> str | None:
