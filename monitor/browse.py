@@ -280,7 +280,8 @@ order by a.as_of desc, a.id desc""",
     "pending_soft_announcements": {
         "title": "Soft announcements pending confirmation",
         "description": "Proposals of the deal ledger (LOI, MOU, term sheet, exclusivity, plans for compute, power or "
-                       "a partnership) that no binding disclosure has confirmed: the ledger's `proposed` status, "
+                       "a partnership) that no binding disclosure has confirmed nor a binding deal superseded: the "
+                       "ledger's `proposed` status, "
                        "the same rule as the scorecard's optionality and the digest's pending list. A proposal "
                        "older than the thesis' lapse_days (rules/theses) has lapsed and raised its alert. Leave "
                        "ticker empty for all.",

@@ -684,7 +684,7 @@ def ledger(
     for deal in deals:
         name = f"{deal.family}/{deal.kind}\n{deal.counterparty or 'undisclosed'}" + (
             f"\n@ {', '.join(deal.sites)}" if deal.sites else "")
-        latest = {field: c for field, c in deal.sources if field in ("mw", "usd", "backstop_usd", "proposal")}
+        latest = {field: c for field, c in deal.sources if field in ("mw", "usd", "backstop_usd", "delivery", "proposal")}
         cites = "\n".join(f"{field} {c['date']} {_short_url(c['url'])}" for field, c in latest.items())
         table.add_row(Text(name), f"{deal.status}\nsince {deal.first_day}", Text(deal_numbers(deal)), Text(cites))
     console.print(table)

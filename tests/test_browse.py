@@ -39,8 +39,9 @@ from tests.receivers import WebhookReceiver
 
 TICKERS = ("MARA", "CORZ", "IREN", "WULF", "CIFR", "HUT", "RIOT", "CLSK", "APLD")
 MISSING_SAMPLE = "wire/releases/MARA_2025-01-01_not-bundled.txt"
-# Every canned query with a ticker runs for CORZ: it has scorecards, alerts and a pending announcement.
-PARAMS = {"ticker": "CORZ", "source": ""}
+# Every canned query with a ticker runs for HUT: it has scorecards, alerts, deals and pending announcements
+# (CORZ's one proposal, talk of "potential clients", is superseded by its CoreWeave contracts).
+PARAMS = {"ticker": "HUT", "source": ""}
 
 
 @dataclass(frozen=True)

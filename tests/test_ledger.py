@@ -18,7 +18,7 @@ from monitor import store
 from monitor.extract.extractor import Extractor
 from monitor.extract.stage import extract_pending
 from monitor.fetch.replay import ReplayPlan, replay_samples
-from monitor.ledger.build import Deal, Ledger
+from monitor.ledger.build import ACTIVE, Deal, Ledger
 from monitor.ledger.stage import LedgerReader, build_from_store, load_ledger, update_ledgers
 from monitor.ledger.units import quantities, units_text
 from tests.conftest import FIXTURES, MODEL, RULES, SAMPLES
@@ -37,10 +37,10 @@ def reader() -> LedgerReader:
 @pytest.fixture(scope="module")
 def ledgers(tmp_path_factory, reader) -> dict[str, Ledger]:
     db = store.open_db(tmp_path_factory.mktemp("ledger") / "monitor.db")
-    replay_samples(db, ReplayPlan(SAMPLES, {"MARA", "CORZ", "IREN", "WULF", "CIFR", "HUT", "RIOT", "APLD"}))
+    replay_samples(db, ReplayPlan(SAMPLES, {"MARA", "CORZ", "IREN", "WULF", "CIFR", "HUT", "RIOT", "APLD", "CLSK"}))
     extract_pending(db, Extractor.from_paths(RULES, MODEL))
-    update_ledgers(db, [*CHECKED, "MARA", "IREN"], reader)
-    found = {ticker: load_ledger(db, ticker) for ticker in (*CHECKED, "MARA", "IREN")}
+    update_ledgers(db, [*CHECKED, "MARA", "IREN", "CLSK"], reader)
+    found = {ticker: load_ledger(db, ticker) for ticker in (*CHECKED, "MARA", "IREN", "CLSK")}
     found["_rebuilt"] = build_from_store(db, "CORZ", reader)
     db.close()
     return found
@@ -97,7 +97,7 @@ def test_a_restatement_confirms_and_never_adds(ledgers):
     corz = ledgers["CORZ"]
     muskogee = [e for e in corz.events if "Muskogee" in e.deal.sites and e.event == "under_construction"]
     assert muskogee and muskogee[0].mw_delta == 0 and muskogee[0].deal.mw == 500
-    assert len([d for d in corz.as_of(TODAY) if d.family == "compute" and d.status != "proposed"]) == 1
+    assert len([d for d in corz.as_of(TODAY) if d.family == "compute" and d.status in ACTIVE]) == 1
 
 
 def test_an_expansion_adds_its_increment(ledgers):
@@ -121,7 +121,7 @@ def test_every_deal_figure_cites_its_sentence_and_url(ledgers):
     for ticker in CHECKED:
         for deal in ledgers[ticker].as_of(TODAY):
             for name in ("mw", "usd"):
-                if getattr(deal, name) and deal.status != "proposed":
+                if getattr(deal, name) and deal.status in ACTIVE:
                     cite = deal.cited(name)
                     assert cite and cite["sentence"] and cite["url"].startswith("http"), (deal.key, name)
 
@@ -149,3 +149,53 @@ def test_a_contract_whose_term_is_not_on_file_shows_no_annual_revenue_rather_tha
 
     assert microsoft.usd == 9.7e9 and microsoft.annual_usd == 0 and microsoft.usd_without_term == 9.7e9
     assert "Microsoft              200 MW · $9.70bn · annual n/a: no term on file" in units_text(found)
+
+
+def test_two_note_issues_a_fortnight_apart_are_two_deals_told_apart_by_their_maturity(ledgers):
+    """MARA closed $1bn of notes due 2030 on 2024-11-20 and $850m of notes due 2031 on 2024-12-04 (both 8-Ks
+    bundled); linked as one offering within 30 days, the second read as an amendment and $850m went missing."""
+    notes = {d.series: d.usd for d in ledgers["MARA"].as_of(date(2024, 12, 31)) if d.family == "financing"}
+
+    assert notes == {"2030": 1.0e9, "2031": 850e6}
+
+
+def test_cash_from_selling_mined_bitcoin_is_no_financing(ledgers):
+    """CleanSpark's monthly updates: "Sales of BTC equated to proceeds of approximately $9.4 million." raised
+    nothing, yet stood in the ledger as two financings signed."""
+    financings = [d for d in ledgers["CLSK"].as_of(TODAY) if d.family == "financing"]
+
+    assert [d.usd for d in financings] == [1.15e9]
+
+
+def test_a_revenue_target_is_never_contract_value(ledgers):
+    """IREN's "supporting growth to target AI Cloud ARR of >$500m by end of Q1 2026" is a goal: it stood in
+    the ledger as a $500m contract proposed with Together AI, then lapsed."""
+    valued = [d for d in ledgers["IREN"].as_of(TODAY) if d.usd == 500e6]
+
+    assert valued == []
+
+
+def test_talk_of_prospects_is_superseded_once_the_company_signs_such_a_deal(ledgers):
+    """Core Scientific, June 2024: "discussions with potential clients to modify an additional 300 megawatts";
+    CoreWeave then exercised its options (October 2024). The talk is not pending, and did not lapse
+    'unconfirmed' (a medium negative alert in December 2024): it was overtaken by contracts."""
+    [talk] = [d for d in ledgers["CORZ"].as_of(date(2024, 12, 31), 180) if d.family == "compute" and not d.counterparty]
+
+    assert talk.status == "superseded"
+    assert talk not in ledgers["CORZ"].pending(date(2024, 12, 31), 180)
+
+
+def test_a_deal_keeps_the_delivery_dates_its_documents_state_each_citing_its_sentence(ledgers):
+    """Applied Digital, 2025-08-29: the first 100 MW "ready for service in Q4 of 2025", the second building
+    "operational in the middle of 2026", the new lease "ready for service in 2027"."""
+    lease = signed_compute(ledgers["APLD"], "CoreWeave")
+
+    assert lease.deliveries == ("Q4 of 2025", "the middle of 2026", "2027")
+    cited = [c["sentence"] for name, c in lease.sources if name == "delivery"]
+    assert any("ready for service in 2027" in sentence for sentence in cited)
+
+
+def test_a_planned_delivery_date_is_kept_though_the_delivery_is_not_made(ledgers):
+    [sweetwater] = [d for d in ledgers["IREN"].as_of(TODAY) if d.family == "power"]
+
+    assert sweetwater.status != "delivered" and sweetwater.deliveries[0] == "April 2026"

@@ -23,6 +23,7 @@ from monitor.ledger.reading import Fact
 
 SOFT_FAMILIES = ("compute", "power", "partnership")  # financings are never optionality
 ACTIVE = ("signed", "expanded", "amended", "under_construction", "delivered", "delayed")
+COMMITTING = ("signed", "confirmed", "expanded", "amended")  # events that bind the company to more
 _PROGRESS = {"proposed": 0, "signed": 1, "confirmed": 1, "restated": 1, "amended": 2, "expanded": 2,
              "under_construction": 3, "delivered": 4}
 _SETBACKS = ("terminated", "delayed")
@@ -47,6 +48,8 @@ class Deal:
     guarantor: str | None = None
     backstop_usd: float | None = None
     power_use: str = ""
+    series: str | None = None  # a financing's issue by maturity year: two issues in a month stay two deals
+    deliveries: tuple[str, ...] = ()  # delivery dates as stated, in order ("Q4 of 2025", "2027"); plans, not facts
     withheld: tuple[str, ...] = ()
     first_day: date | None = None
     signed_day: date | None = None
@@ -119,13 +122,16 @@ class Ledger:
     revenue: list[Revenue] = field(default_factory=list)  # reported revenue (XBRL), for the AI mix
 
     def as_of(self, day: date | None = None, lapse_days: int | None = None) -> list[Deal]:
-        """Each deal as it stood at the end of ``day``; a proposal older than ``lapse_days`` and never
-        confirmed reads ``lapsed``."""
+        """Each deal as it stood at the end of ``day``; a proposal overtaken by a binding deal reads
+        ``superseded``, and one older than ``lapse_days`` and never confirmed reads ``lapsed``."""
         latest: dict[str, Deal] = {}
+        committed: dict[str, date] = {}  # per deal, the last day it was signed, confirmed, expanded or amended
         for event in self.events:
             if day is None or event.day <= day:
                 latest[event.deal.key] = event.deal
-        deals = list(latest.values())
+                if event.event in COMMITTING:
+                    committed[event.deal.key] = event.day
+        deals = [replace(d, status="superseded") if _superseded(d, latest, committed) else d for d in latest.values()]
         if lapse_days is not None and day is not None:
             deals = [replace(d, status="lapsed") if _lapsed(d, day, lapse_days) else d for d in deals]
         return deals
@@ -143,6 +149,23 @@ class Ledger:
 
     def events_of(self, document_id: int) -> list[DealEvent]:
         return [e for e in self.events if e.document_id == document_id]
+
+
+def _superseded(deal: Deal, deals: dict[str, Deal], committed: dict[str, date]) -> bool:
+    """A proposal overtaken by a binding deal of its family made after it: talk of prospects that named nobody
+    ("discussions with potential clients for 300 MW") once the company signs or expands such a deal, or a
+    proposal for a site that then went to another party. It is neither pending nor lapsed: what came of it
+    is the binding deal (a lapse alert would say "unconfirmed" of a pipeline that turned into contracts)."""
+    if deal.status != "proposed" or deal.first_day is None:
+        return False
+    for other in deals.values():
+        since = committed.get(other.key)
+        if (other.key == deal.key or other.family != deal.family or other.status not in ACTIVE or since is None
+                or since <= deal.first_day):
+            continue
+        if deal.counterparty is None or (set(deal.sites) & set(other.sites) and other.counterparty != deal.counterparty):
+            return True
+    return False
 
 
 def _lapsed(deal: Deal, day: date, lapse_days: int) -> bool:
@@ -175,6 +198,11 @@ class _Mention:
     def site(self) -> str | None:
         sites = Counter(f.site for f in self.facts + self.backstops if f.site)
         return sites.most_common(1)[0][0] if sites else None
+
+    @property
+    def series(self) -> str | None:
+        """The financing's issue as the document's first sentence naming one states it."""
+        return next((f.series for f in sorted(self.facts, key=lambda f: f.start) if f.series), None)
 
 
 def _mentions(facts: list[Fact]) -> list[_Mention]:
@@ -253,9 +281,9 @@ def _candidates(deals: dict[str, Deal], mention: _Mention, day: date) -> list[De
     deal's sites unless the mention expands or restates (a new lease at another campus is a new deal)."""
     live = _family(deals, mention.family)
     if mention.family == "financing":
-        kind = _kind(mention.facts, "")
+        kind, series = _kind(mention.facts, ""), mention.series
         return [d for d in live if d.kind == kind and d.last_day and (day - d.last_day).days <= FINANCING_LINK_DAYS
-                ][-1:]
+                and not (series and d.series and series != d.series)][-1:]
     site = mention.site
     if site and mention.counterparty is None:
         return [d for d in live if site in d.sites]
@@ -282,6 +310,8 @@ def _apply(ticker: str, deals: dict[str, Deal], current: Deal | None, mention: _
     term = max((f.term_years for f in binding if f.term_years), default=None) or deal.term_years
     term_fact = next((f for f in binding if f.term_years == term), None)
     sources = list(deal.sources)
+    dated = [f for f in mention.facts if set(f.deliveries) - set(deal.deliveries)]
+    sources += [("delivery", f.cite()) for f in dated]
     for name, cite in (("mw", mw_cite), ("usd", usd_cite), ("backstop_usd", backstop_cite),
                        ("term_years", term_fact.cite() if term_fact else None),
                        ("guarantor", mention.backstops[0].cite() if mention.backstops else None)):
@@ -297,7 +327,9 @@ def _apply(ticker: str, deals: dict[str, Deal], current: Deal | None, mention: _
         guarantor=next((f.counterparty for f in mention.backstops if f.counterparty), deal.guarantor),
         kind=deal.kind if current and current.status != "proposed" else _kind(binding, deal.kind),
         sites=_sites(deal, mention), withheld=tuple(sorted(set(deal.withheld) | {w for f in binding for w in f.withheld})),
-        power_use=_power_use(deal, mention.facts), signed_day=deal.signed_day or (day if status in ACTIVE else None),
+        power_use=_power_use(deal, mention.facts), series=deal.series or mention.series,
+        deliveries=tuple(dict.fromkeys(deal.deliveries + tuple(d for f in dated for d in f.deliveries))),
+        signed_day=deal.signed_day or (day if status in ACTIVE else None),
         last_day=day, option_mw=option, sources=tuple(sources),
     )
     cites = tuple(f.cite() for f in binding + mention.backstops)
@@ -370,7 +402,7 @@ def _new_deal(ticker: str, deals: dict[str, Deal], mention: _Mention, day: date)
         n += 1
         key = f"{base}#{n}"
     return Deal(key, ticker, mention.family, _kind(mention.facts or mention.backstops, ""), mention.counterparty,
-                (), "proposed", first_day=day)
+                (), "proposed", first_day=day, series=mention.series)
 
 
 def _sites(deal: Deal, mention: _Mention) -> tuple[str, ...]:

@@ -50,6 +50,8 @@ class Fact:
     power_use: str  # ai | mining | ai_weak | unspecified (power facts)
     refers_back: bool = False  # names an earlier agreement ("its original transaction"): a change to a deal
     prospect: bool = False  # talk of prospects ("discussions with potential clients"): nobody's deal yet
+    series: str | None = None  # a financing's issue, by maturity ("2031" for notes due 2031)
+    deliveries: tuple[str, ...] = ()  # when its capacity is (to be) delivered, as stated ("Q4 of 2025")
 
     @property
     def stable_id(self) -> str:
@@ -65,6 +67,8 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
     if family is None:
         return None
     sentence = row["sentence"]
+    if family == "financing" and any_match(rules.not_raising, sentence):
+        return None
     parties = named_parties(sentence, xrules, rules)
     counterparty = normalise_party(row.get("counterparty"), rules)
     if counterparty and counterparty in {normalise_party(n, rules) for n in own_names(sentence, rules)}:
@@ -85,7 +89,25 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         parties=tuple(parties), power_use=power_use(sentence, rules) if family == "power" else "",
         refers_back=any_match(rules.refers_back, sentence),
         prospect=any_match(rules.prospects, sentence),
+        series=financing_series(sentence, rules) if family == "financing" else None,
+        deliveries=delivery_dates(sentence, rules) if family in ("compute", "power") else (),
     )
+
+
+def delivery_dates(sentence: str, rules: LedgerRules) -> tuple[str, ...]:
+    """The dates a sentence gives for delivering capacity, as written ("Q4 of 2025", "the middle of 2026")."""
+    found = [" ".join(match.group(1).split()) for cue in rules.delivery_date for match in cue.finditer(sentence)]
+    return tuple(dict.fromkeys(found))
+
+
+def financing_series(sentence: str, rules: LedgerRules) -> str | None:
+    """The maturity year of the notes a sentence is about; None when it names none or is about other notes."""
+    if any_match(rules.other_instrument, sentence):
+        return None
+    for cue in rules.financing_series:
+        if match := cue.search(sentence):
+            return next((g for g in match.groups() if g), None)
+    return None
 
 
 def deal_kind(type_: str, sentence: str, rules: LedgerRules) -> str:

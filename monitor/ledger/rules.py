@@ -42,6 +42,10 @@ class LedgerRules:
     site_aliases: dict[str, str]
     own_subsidiary: Patterns
     prospects: Patterns
+    delivery_date: Patterns  # "ready for service in Q4 of 2025": when capacity is (to be) delivered (group 1)
+    financing_series: Patterns  # "notes due 2031": the issue a financing sentence is about (group 1: year)
+    other_instrument: Patterns  # a sentence about other notes (existing, repurchased): no series of this deal
+    not_raising: Patterns  # bitcoin sales, debt converted: no capital raised, no financing in the ledger
     party_aliases: dict[str, str]
     power_ai: Patterns
     power_ai_weak: Patterns
@@ -79,6 +83,10 @@ def load_ledger_rules(rules_dir: Path) -> LedgerRules:
         site_aliases=_names(loader, "sites.aliases"),
         own_subsidiary=loader.patterns(FILE, "parties.own_subsidiary", case_sensitive=True),
         prospects=loader.patterns(FILE, "parties.prospects"),
+        delivery_date=loader.patterns(FILE, "delivery.date"),
+        financing_series=loader.patterns(FILE, "financing.series"),
+        other_instrument=loader.patterns(FILE, "financing.other_instrument"),
+        not_raising=loader.patterns(FILE, "financing.not_raising"),
         party_aliases=_names(loader, "parties.aliases"),
         power_ai=loader.patterns(FILE, "power.ai"),
         power_ai_weak=loader.patterns(FILE, "power.ai_weak"),

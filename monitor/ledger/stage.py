@@ -152,5 +152,6 @@ def deal_from_dict(data: dict[str, Any]) -> Deal:
         values[name] = date.fromisoformat(values[name]) if values.get(name) else None
     values["sites"] = tuple(values.get("sites") or ())
     values["withheld"] = tuple(values.get("withheld") or ())
+    values["deliveries"] = tuple(values.get("deliveries") or ())
     values["sources"] = tuple((name, cite) for name, cite in values.get("sources") or ())
     return Deal(**values)

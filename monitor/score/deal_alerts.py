@@ -156,6 +156,8 @@ def deal_numbers(deal: Deal) -> str:
         parts.append(f"≈{money(deal.annual_usd)}/yr (derived)")
     if deal.guarantor:
         parts.append(f"backstop {deal.guarantor}" + (f" {money(deal.backstop_usd)}" if deal.backstop_usd else ""))
+    if deal.deliveries:
+        parts.append(f"delivery {' / '.join(deal.deliveries)}")
     if deal.option_mw:
         parts.append(f"+{deal.option_mw:,.0f} MW optional")
     if deal.withheld:
