@@ -112,6 +112,27 @@ def test_a_financing_with_its_amount_is_reported_but_never_paged_high():
     assert alert.severity == "medium" and "$950m" in alert.title
 
 
+def test_a_letter_of_intent_the_reader_took_as_binding_still_only_proposes():
+    """The reader calls about one soft disclosure in ten binding; the ledger reads the wording itself, so a
+    bid, an LOI or an MOU never signs a deal nor pages high, whatever the reader said."""
+    rows = [disclosure(1, "2025-03-03", "contracted_compute", "binding", "positive",
+                       "TeraWulf signed a non-binding letter of intent with Nebius for 100 MW of critical IT load.",
+                       counterparty="Nebius", mw=100.0)]
+
+    alerts = alerts_for(rows, 1)
+
+    assert alerts and all(a.severity != "high" for a in alerts)
+    assert any("proposed" in a.title for a in alerts)
+
+
+def test_a_definitive_agreement_that_replaces_a_letter_of_intent_is_signed():
+    rows = [disclosure(1, "2025-03-03", "contracted_compute", "binding", "positive",
+                       "TeraWulf executed a definitive 10-year lease with Nebius for 100 MW of critical IT load, "
+                       "replacing the letter of intent signed in January.", counterparty="Nebius", mw=100.0)]
+
+    assert any(a.severity == "high" and "signed" in a.title for a in alerts_for(rows, 1))
+
+
 def test_a_signed_lease_pages_high_with_its_numbers_in_the_headline():
     [alert] = [a for a in alerts_for([lease()], 1) if a.severity == "high"]
     assert alert.direction == "positive"

@@ -75,13 +75,15 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         counterparty = None
     if counterparty is None and parties:
         counterparty = parties[0]
+    # A bid or an LOI the reader took as binding is read as the proposal it is: soft talk never signs a deal.
+    commitment = "soft" if _worded_as_proposal(sentence, rules) else row["commitment"]
     mw, mw_role = _figure(sentence, _number(row.get("mw")), figures.megawatts, rules, xrules)
     usd, usd_role = _figure(sentence, _number(row.get("usd")), figures.money, rules, xrules)
     return Fact(
         ticker=row["ticker"], document_id=int(row["document_id"]), start=int(row.get("start") or 0),
         type=row["type"], family=family, day=date.fromisoformat(str(row["published_at"])[:10]),
-        url=row.get("url") or "", sentence=sentence, commitment=row["commitment"], direction=row["direction"],
-        kind=deal_kind(row["type"], sentence, rules), event=deal_event(row["commitment"], sentence, rules),
+        url=row.get("url") or "", sentence=sentence, commitment=commitment, direction=row["direction"],
+        kind=deal_kind(row["type"], sentence, rules), event=deal_event(commitment, sentence, rules),
         counterparty=counterparty, site=site_name(sentence, rules),
         mw=mw, mw_role=mw_role, usd=usd, usd_role=usd_role,
         term_years=_number(row.get("term_years")),
@@ -127,6 +129,10 @@ def deal_event(commitment: str, sentence: str, rules: LedgerRules) -> str:
             if match and not (event in ("delivered", "under_construction") and _planned(event, sentence, match, rules)):
                 return event
     return "signed" if commitment == "binding" else "proposed"
+
+
+def _worded_as_proposal(sentence: str, rules: LedgerRules) -> bool:
+    return any_match(rules.proposal_terms, sentence) and not any_match(rules.definitive_terms, sentence)
 
 
 def _planned(event: str, sentence: str, cue: re.Match[str], rules: LedgerRules) -> bool:

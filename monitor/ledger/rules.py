@@ -31,6 +31,8 @@ class LedgerRules:
     future: Patterns  # a delivery or start of works that is only planned (read before its cue)
     future_after: Patterns  # the same said after the cue ("energization targeting April 2026")
     refers_back: Patterns  # "its original transaction", "under the original agreement"
+    proposal_terms: Patterns  # a bid, an offer, an LOI, an MOU, a term sheet: a proposal whatever the reader said
+    definitive_terms: Patterns  # "definitive", "executed", "closed": the proposal terms name what was replaced
     upside_before: Patterns
     upside_after: Patterns
     total_before: Patterns
@@ -72,6 +74,8 @@ def load_ledger_rules(rules_dir: Path) -> LedgerRules:
         future=loader.patterns(FILE, "events.future"),
         future_after=loader.patterns(FILE, "events.future_after"),
         refers_back=loader.patterns(FILE, "events.refers_back"),
+        proposal_terms=loader.patterns(FILE, "events.proposal_terms"),
+        definitive_terms=loader.patterns(FILE, "events.definitive_terms"),
         upside_before=loader.patterns(FILE, "figures.upside_before"),
         upside_after=loader.patterns(FILE, "figures.upside_after"),
         total_before=loader.patterns(FILE, "figures.total_before"),
