@@ -199,3 +199,11 @@ def test_a_planned_delivery_date_is_kept_though_the_delivery_is_not_made(ledgers
     [sweetwater] = [d for d in ledgers["IREN"].as_of(TODAY) if d.family == "power"]
 
     assert sweetwater.status != "delivered" and sweetwater.deliveries[0] == "April 2026"
+
+
+def test_a_deal_is_of_the_kind_its_sentences_name_not_the_default(ledgers):
+    """IREN, Q1 FY26: "Secured $9.7bn AI Cloud Contract with Microsoft"; two other sentences name no kind and
+    outvoted it as the default "lease"."""
+    microsoft = signed_compute(ledgers["IREN"], "Microsoft")
+
+    assert microsoft.kind == "cloud_contract"

@@ -442,7 +442,10 @@ def _option_mw(mention: _Mention) -> float:
 
 
 def _kind(facts: list[Fact], fallback: str) -> str:
-    kinds = Counter(f.kind for f in facts if f.kind != "backstop")
+    """The kind most of the deal's sentences name ("Secured $9.7bn AI Cloud Contract"); a sentence that names
+    none ("Secured $9.7bn contract with Microsoft:") only counts when none does."""
+    named = Counter(f.kind for f in facts if f.kind != "backstop" and f.kind_named)
+    kinds = named or Counter(f.kind for f in facts if f.kind != "backstop")
     return kinds.most_common(1)[0][0] if kinds else fallback or "backstop"
 
 

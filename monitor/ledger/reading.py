@@ -51,6 +51,7 @@ class Fact:
     refers_back: bool = False  # names an earlier agreement ("its original transaction"): a change to a deal
     prospect: bool = False  # talk of prospects ("discussions with potential clients"): nobody's deal yet
     series: str | None = None  # a financing's issue, by maturity ("2031" for notes due 2031)
+    kind_named: bool = False  # the sentence names its kind ("cloud contract"), not left to the default
     deliveries: tuple[str, ...] = ()  # when its capacity is (to be) delivered, as stated ("Q4 of 2025")
 
     @property
@@ -84,6 +85,7 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         type=row["type"], family=family, day=date.fromisoformat(str(row["published_at"])[:10]),
         url=row.get("url") or "", sentence=sentence, commitment=commitment, direction=row["direction"],
         kind=deal_kind(row["type"], sentence, rules), event=deal_event(commitment, sentence, rules),
+        kind_named=deal_kind(row["type"], sentence, rules) != rules.default_kind[row["type"]],
         counterparty=counterparty, site=site_name(sentence, rules),
         mw=mw, mw_role=mw_role, usd=usd, usd_role=usd_role,
         term_years=_number(row.get("term_years")),
