@@ -133,6 +133,18 @@ def test_a_definitive_agreement_that_replaces_a_letter_of_intent_is_signed():
     assert any(a.severity == "high" and "signed" in a.title for a in alerts_for(rows, 1))
 
 
+def test_power_that_is_not_for_ai_is_information_only():
+    """Riot's June 2023 update: ERCOT demand-response credits are power, but not power for AI/HPC; they raised a
+    medium positive alert on an AI thesis."""
+    rows = [disclosure(1, "2023-06-05", "power", "binding", "positive",
+                       "Riot received $16 million in power credits from ERCOT for voluntarily curtailing its "
+                       "bitcoin mining operations during periods of peak demand.", counterparty="ERCOT", usd=16e6)]
+
+    deal_alerts = [a for a in alerts_for(rows, 1) if a.pillar.startswith("deal:")]
+
+    assert deal_alerts and {a.severity for a in deal_alerts} == {"info"}
+
+
 def test_a_signed_lease_pages_high_with_its_numbers_in_the_headline():
     [alert] = [a for a in alerts_for([lease()], 1) if a.severity == "high"]
     assert alert.direction == "positive"

@@ -207,3 +207,11 @@ def test_a_deal_is_of_the_kind_its_sentences_name_not_the_default(ledgers):
     microsoft = signed_compute(ledgers["IREN"], "Microsoft")
 
     assert microsoft.kind == "cloud_contract"
+
+
+def test_the_securities_act_as_amended_is_no_amendment_of_a_deal(ledgers):
+    """Core Scientific's $550m notes release, bundled twice (the original and a reprint), says "the Securities
+    Act of 1933, as amended": the second copy 'amended' the notes and raised a second medium alert."""
+    [notes] = [d for d in ledgers["CORZ"].as_of(TODAY) if d.family == "financing" and d.usd == 550e6]
+
+    assert [e.event for e in ledgers["CORZ"].events if e.deal.key == notes.key] in (["signed"], ["signed", "restated"])

@@ -95,15 +95,21 @@ def unit_value(quantity: str, value: float) -> str:
 
 
 def _severity(event: DealEvent, thesis: Thesis) -> str | None:
-    """The event's severity, lowered when it should not page: high only for what moves the thesis (``_pages``);
-    a financing that states no amount ("has committed financing in place") is information, since there is
-    nothing in it to act on."""
+    """The event's severity, lowered when it should not page: high only for what moves the thesis (``_pages``),
+    information for what is beside it."""
     severity = _SEVERITY.get(event.event)
     if severity == "high" and not _pages(event, thesis.alerts.new_deal_mw, thesis.alerts.new_deal_usd):
         severity = "medium"
-    if severity == "medium" and event.deal.family == "financing" and not event.deal.usd:
+    if severity == "medium" and _beside_the_thesis(event.deal):
         severity = "info"
     return severity
+
+
+def _beside_the_thesis(deal: Deal) -> bool:
+    """A deal the analyst is told of but need not act on: a financing that states no amount ("has committed
+    financing in place"), or power that is not for AI/HPC (a mining site, a demand-response credit, a heat
+    pilot): the thesis turns on AI power, and those moved it the wrong way before."""
+    return (deal.family == "financing" and not deal.usd) or (deal.family == "power" and deal.power_use != "ai")
 
 
 def _pages(event: DealEvent, new_deal_mw: float, new_deal_usd: float) -> bool:
