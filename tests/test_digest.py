@@ -262,7 +262,7 @@ def test_a_card_leads_with_the_weeks_ledger_changes_in_units(w33):
     assert "Contracted, in force" in wulf.units and "200 MW" in wulf.units
     html, text = render_html(w33), render_text(w33)
     assert html.index("Deal ledger this week") < html.index("Pillars")
-    assert "lease with Fluidstack at Lake Mariner signed: 200 MW" in text
+    assert "with Fluidstack at Lake Mariner signed: 200 MW" in text
 
 
 # --- issue 14.9: the scheduled digest goes through the outbox, and a missed week is caught up ------------
@@ -370,8 +370,8 @@ def test_a_disclosure_read_into_a_deal_says_so_instead_of_counting_in_nothing(w3
     wulf = company(w33, "WULF")
     read_into_deals = [m for m in wulf.moved if not m.pillars and m.deal]
 
-    assert read_into_deals and all(m.deal.startswith("lease with Fluidstack") for m in read_into_deals)
-    assert "read into the deal ledger: lease with Fluidstack" in render_text(w33)
+    assert read_into_deals and all(m.deal.endswith("with Fluidstack at Lake Mariner") for m in read_into_deals)
+    assert "with Fluidstack at Lake Mariner (counted in the units above)" in render_text(w33)
 
 
 def test_a_market_series_that_stopped_is_shown_with_its_last_day_not_left_out(bundled, theses):

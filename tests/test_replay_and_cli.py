@@ -122,7 +122,7 @@ def test_ingest_extracts_and_scores_what_it_stored_and_prints_it(db_path: Path) 
 
     assert result.exit_code == 0, result.output
     assert "disclosures in document" in result.stdout and "240" in result.stdout  # the wind farm's MW
-    assert "alert [" in result.stdout and "power with" in result.stdout
+    assert "alert [" in result.stdout and "power_acquisition with" in result.stdout
     [row] = documents_json(db_path)
     assert row["published_at"] == "2024-12-03" and row["published_guessed"] == 0
 
