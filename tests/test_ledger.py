@@ -215,3 +215,12 @@ def test_the_securities_act_as_amended_is_no_amendment_of_a_deal(ledgers):
     [notes] = [d for d in ledgers["CORZ"].as_of(TODAY) if d.family == "financing" and d.usd == 550e6]
 
     assert [e.event for e in ledgers["CORZ"].events if e.deal.key == notes.key] in (["signed"], ["signed", "restated"])
+
+
+def test_list_items_under_a_bid_are_part_of_the_bid_not_plants_bought(ledgers):
+    """Hut 8, 2023-11-03: court approval of a stalking horse bid for four gas plants, listed as "40 MW facility in
+    Kapuskasing", "110 MW facility in Kingston", "120 MW facility in Iroquois Falls". The reader calls the list
+    items binding; the ledger had 120 MW of power signed."""
+    ontario = [d for d in ledgers["HUT"].as_of(date(2023, 12, 31)) if d.family == "power"]
+
+    assert ontario and not [d for d in ontario if d.status in ACTIVE]

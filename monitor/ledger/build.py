@@ -192,7 +192,12 @@ class _Mention:
 
     @property
     def binding(self) -> list[Fact]:
-        return [f for f in self.facts if f.commitment == "binding"]
+        """The binding facts, unless every one is a bare list item beside soft talk of the same deal: then
+        the document only talks of it ("stalking horse bid … four plants": 40 MW, 110 MW, 120 MW)."""
+        firm = [f for f in self.facts if f.commitment == "binding"]
+        if firm and all(f.bare for f in firm) and any(f.commitment == "soft" for f in self.facts):
+            return []
+        return firm
 
     @property
     def site(self) -> str | None:
@@ -385,6 +390,8 @@ def _soft(ticker: str, deals: dict[str, Deal], current: Deal | None, mention: _M
             return []
         return [DealEvent(replace(current, option_mw=current.option_mw + option, last_day=day), day, document_id,
                           "option", mw_delta=option, cites=cites)]
+    if current is None and mention.family not in SOFT_FAMILIES:
+        return []  # talk of money to come ("intends to fund it with $118m of equity") is no deal, nor optionality
     deal = current or _new_deal(ticker, deals, mention, day)
     mw = max((f.mw for f in mention.facts if f.mw and f.mw_role not in ("restated", "upside")), default=None)
     usd = max((f.usd for f in mention.facts if f.usd and f.usd_role not in ("restated", "upside")), default=None)

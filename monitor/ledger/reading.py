@@ -52,6 +52,7 @@ class Fact:
     prospect: bool = False  # talk of prospects ("discussions with potential clients"): nobody's deal yet
     series: str | None = None  # a financing's issue, by maturity ("2031" for notes due 2031)
     kind_named: bool = False  # the sentence names its kind ("cloud contract"), not left to the default
+    bare: bool = False  # a binding list item with no verb of commitment ("40 MW facility in Kapuskasing")
     deliveries: tuple[str, ...] = ()  # when its capacity is (to be) delivered, as stated ("Q4 of 2025")
 
     @property
@@ -86,6 +87,7 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         url=row.get("url") or "", sentence=sentence, commitment=commitment, direction=row["direction"],
         kind=deal_kind(row["type"], sentence, rules), event=deal_event(commitment, sentence, rules),
         kind_named=deal_kind(row["type"], sentence, rules) != rules.default_kind[row["type"]],
+        bare=commitment == "binding" and _bare(sentence, rules),
         counterparty=counterparty, site=site_name(sentence, rules),
         mw=mw, mw_role=mw_role, usd=usd, usd_role=usd_role,
         term_years=_number(row.get("term_years")),
@@ -131,6 +133,10 @@ def deal_event(commitment: str, sentence: str, rules: LedgerRules) -> str:
             if match and not (event in ("delivered", "under_construction") and _planned(event, sentence, match, rules)):
                 return event
     return "signed" if commitment == "binding" else "proposed"
+
+
+def _bare(sentence: str, rules: LedgerRules) -> bool:
+    return len(sentence.split()) <= rules.bare_max_words and not any_match(rules.commit_verbs, sentence)
 
 
 def _worded_as_proposal(sentence: str, rules: LedgerRules) -> bool:

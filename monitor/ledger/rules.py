@@ -33,6 +33,8 @@ class LedgerRules:
     refers_back: Patterns  # "its original transaction", "under the original agreement"
     proposal_terms: Patterns  # a bid, an offer, an LOI, an MOU, a term sheet: a proposal whatever the reader said
     definitive_terms: Patterns  # "definitive", "executed", "closed": the proposal terms name what was replaced
+    bare_max_words: int  # a binding list item this short, with no verb of commitment, follows its document
+    commit_verbs: Patterns
     upside_before: Patterns
     upside_after: Patterns
     total_before: Patterns
@@ -76,6 +78,8 @@ def load_ledger_rules(rules_dir: Path) -> LedgerRules:
         refers_back=loader.patterns(FILE, "events.refers_back"),
         proposal_terms=loader.patterns(FILE, "events.proposal_terms"),
         definitive_terms=loader.patterns(FILE, "events.definitive_terms"),
+        bare_max_words=int(loader.get(FILE, "events.bare_max_words")),
+        commit_verbs=loader.patterns(FILE, "events.commit_verbs"),
         upside_before=loader.patterns(FILE, "figures.upside_before"),
         upside_after=loader.patterns(FILE, "figures.upside_after"),
         total_before=loader.patterns(FILE, "figures.total_before"),
