@@ -868,6 +868,7 @@ def digest(
     """The weekly digest: scorecards now vs a week ago, what moved them, risks, pending items, charts."""
     from datetime import UTC, datetime
 
+    from monitor.notify.channels import build_channels, close_channels
     from monitor.notify.digest import iso_week_bounds, week_label
     from monitor.notify.weekly import current_week_end, render_week
     from monitor.pipeline import Runtime, send_digest
@@ -885,6 +886,8 @@ def digest(
         label = week_label(week_end)
         if send and not config.notify.channels:
             raise ConfigError("digest --send: no channel is configured ([notify] channels)")
+        if send:  # a missing webhook or unknown channel is a start-up error, not a queued digest that waits
+            close_channels(build_channels(config))
         sent = send_digest(Runtime(config, state.db_path or config.path(config.monitor.db), [], offline=True),
                            label) if send else {}
     except MonitorError as exc:
@@ -894,7 +897,7 @@ def digest(
         console.print(f"  {chart}", highlight=False)
     for name, where in sent.items():
         console.print(Text(f"{name}: {where}"))
-    if any(not where.startswith("sent") for where in sent.values()):
+    if any(where.startswith(("not sent", "dead")) for where in sent.values()):
         raise typer.Exit(code=1)
 
 

@@ -35,7 +35,7 @@ from monitor.fetch.companyfacts import companyfacts_source, companyfacts_url, fe
 from monitor.ledger.stage import LedgerReader
 from monitor.market.replay import MARKET_REPLAY_SOURCE, replay_market
 from monitor.notify.message import Message
-from monitor.notify.outbox import DeliveryResult, queue_for
+from monitor.notify.outbox import KINDS, DeliveryResult, queue_for
 from monitor.runs import daemon_started_before, record_start
 from monitor.score.stage import ScoreResult, score_pending
 from monitor.score.thesis import Thesis, load_theses
@@ -353,7 +353,7 @@ def job_score(rt: Runtime) -> ScoreResult:
     return _stage(rt, "score", ScoreResult, work)
 
 
-def job_deliver(rt: Runtime, kinds: tuple[str, ...] = ("alert", "digest")) -> DeliveryResult:
+def job_deliver(rt: Runtime, kinds: tuple[str, ...] = KINDS) -> DeliveryResult:
     """Report sources failing N times in a row, then send what the outbox holds (of ``kinds``) to each channel."""
     from monitor.notify.channels import build_channels, close_channels, delivery_settings
     from monitor.notify.outbox import deliver_pending

@@ -145,6 +145,47 @@ def test_power_that_is_not_for_ai_is_information_only():
     assert deal_alerts and {a.severity for a in deal_alerts} == {"info"}
 
 
+def test_a_contract_signed_after_a_letter_of_intent_pages_high():
+    """The proposal wording names what came before; the sentence itself signs."""
+    rows = [disclosure(1, "2025-11-03", "contracted_compute", "binding", "positive",
+                       "Following the non-binding letter of intent announced in June, IREN today signed a 5-year AI "
+                       "cloud contract with Microsoft worth $9.7 billion.", counterparty="Microsoft", usd=9.7e9)]
+
+    assert any(a.severity == "high" and "signed" in a.title for a in alerts_for(rows, 1))
+
+
+def test_a_terse_signed_lease_beside_talk_of_more_is_still_signed():
+    rows = [disclosure(1, "2025-06-02", "contracted_compute", "binding", "positive",
+                       "CoreWeave lease: 250 MW, 15 years, $11 billion", counterparty="CoreWeave", mw=250.0, usd=11e9),
+            disclosure(1, "2025-06-02", "contracted_compute", "soft", "positive",
+                       "The company is in advanced discussions with CoreWeave on a further 150 MW at a new campus.",
+                       start=60, counterparty="CoreWeave", mw=150.0)]
+
+    assert any(a.severity == "high" and "signed: 250 MW" in a.title for a in alerts_for(rows, 1))
+
+
+def test_a_signed_lease_whose_operations_are_targeted_for_a_date_keeps_its_megawatts():
+    rows = [disclosure(1, "2025-08-14", "contracted_compute", "binding", "positive",
+                       "TeraWulf signed a 10-year lease with Fluidstack at Lake Mariner, with operations targeted for "
+                       "the second half of 2026 across 200 MW of critical IT load.", counterparty="Fluidstack",
+                       mw=200.0)]
+
+    assert any(a.severity == "high" and "200 MW" in a.title for a in alerts_for(rows, 1))
+
+
+def test_a_terminated_power_agreement_is_never_lowered_to_information():
+    rows = [disclosure(1, "2025-03-03", "power", "binding", "positive",
+                       "The Company entered into a 300 MW power purchase agreement with Oncor for its Texas site.",
+                       counterparty="Oncor", mw=300.0),
+            disclosure(2, "2025-09-03", "power", "binding", "negative",
+                       "Oncor terminated the 300 MW power purchase agreement for the Company's Texas site.",
+                       counterparty="Oncor", mw=300.0)]
+
+    setbacks = [a for a in alerts_for(rows, 2) if a.direction == "negative" and a.pillar.startswith("deal:")]
+
+    assert setbacks and all(a.severity in ("high", "medium") for a in setbacks)
+
+
 def test_a_signed_lease_pages_high_with_its_numbers_in_the_headline():
     [alert] = [a for a in alerts_for([lease()], 1) if a.severity == "high"]
     assert alert.direction == "positive"

@@ -381,3 +381,26 @@ def test_a_market_series_that_stopped_is_shown_with_its_last_day_not_left_out(bu
 
     assert btc.stale and btc.day == date(2025, 9, 10) and btc.change_pct is None
     assert "no data since 2025-09-10" in render_text(november)
+
+
+def test_digest_send_without_the_webhook_is_a_configuration_error_and_queues_nothing(tmp_path, monkeypatch,
+                                                                                     replayed_db):
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[monitor]\nrules_dir = "{RULES}"\nmodel_path = "{MODEL}"\ntheses_dir = "{ROOT / "rules" / "theses"}"\n'
+        f'[sec]\ntickers_file = "{ROOT / "data" / "company_tickers.json"}"\n'
+        f'[notify]\nchannels = ["slack"]\ndigest_dir = "{tmp_path / "digests"}"\n'
+        '[[companies]]\nticker = "MARA"\n', encoding="utf-8")
+    monkeypatch.delenv("MONITOR_SLACK_WEBHOOK", raising=False)
+
+    result = CliRunner().invoke(app, ["--config", str(config), "--db", str(replayed_db), "digest", "--week",
+                                      "2025-W33", "--send"])
+
+    db = store.open_db(replayed_db)
+    queued = db.execute("select count(*) from outbox where kind = 'digest'").fetchone()[0]
+    db.close()
+    assert result.exit_code == 2 and "MONITOR_SLACK_WEBHOOK" in result.output and queued == 0

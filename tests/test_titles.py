@@ -88,3 +88,15 @@ def test_every_bundled_document_has_a_title_that_is_a_headline_or_a_form_label()
         assert document.title, sample.file
         assert reads_as_headline(document.title) or document.title.startswith(document.doc_type), (
             sample.file, document.title)
+
+
+@pytest.mark.parametrize("line", ["To Our Shareholders | 3 |", "Revenues increased 92% to $252.4 million |",
+                                  "Source: GlobeNewswire (MIL-NZ-AU)"])
+def test_table_cells_and_credit_lines_do_not_read_as_headlines(line: str) -> None:
+    assert not reads_as_headline(line)
+
+
+def test_a_headline_wrapped_mid_phrase_is_joined_with_its_next_line() -> None:
+    text = "CleanSpark, Inc. Announces Upsize and Pricing of\n$1.15 Billion Convertible Notes Offering\nLAS VEGAS, ..."
+
+    assert document_title(text) == "CleanSpark, Inc. Announces Upsize and Pricing of $1.15 Billion Convertible Notes Offering"

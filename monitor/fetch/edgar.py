@@ -139,7 +139,7 @@ def fetch_filing(client: HttpClient, config: Config, ref: FilingRef, ticker: str
                 url=entry.url,
                 text=body.text,
                 title=document_title(body.text, given=body.title or entry.description, url=entry.url,
-                                     doc_type=entry.doc_type or ref.form),
+                                     doc_type=entry.doc_type or ref.form) or f"{ref.form} {ref.company}".strip(),
                 form=ref.form,
                 doc_type=entry.doc_type or ref.form,
                 accession=ref.accession,

@@ -39,6 +39,8 @@ _FURNITURE = re.compile(
 # "/PRNewswire/") or an 8-K item heading.
 _DATELINE = re.compile(r"\((globe ?newswire|business ?wire|accesswire|newsfile)\)|/\s*prnewswire\s*/|--\(", re.I)
 _ITEM_HEADING = re.compile(r"^\s*item\s*\d{1,2}\.\d{2}\b", re.I)
+_TABLE_CELL = re.compile(r"\s\|(\s|$)|^source:", re.I)  # a cell of a table ("To Our Shareholders | 3 |"), a credit line
+_HANGING = re.compile(r"\b(?:of|and|the|to|for|in|with|a|an|at|on|by|from|its|as)$", re.I)  # a headline wrapped mid-phrase
 _DOMAIN = re.compile(r"\b[\w-]+\.(com|net|org|io|ai)\b", re.I)
 _SLUG_SPLIT = re.compile(r"[-_+]+")
 _NOISE_TOKEN = re.compile(r"^(\d+|[0-9a-f]{6,}|html?|aspx?|php)$", re.I)
@@ -47,7 +49,8 @@ _SMALL_WORDS = frozenset("a an and as at by for from in of on or the to with".sp
 
 def document_title(text: str, *, given: str = "", url: str = "", doc_type: str = "") -> str:
     """The best title for a document: ``given`` (a page's ``<title>``) if it reads as one; for a form's own
-    document its item headings, else its form; else the text's headline, else the URL's, else ""."""
+    document its item headings, else its form; else the text's headline, else the URL's, else the exhibit's
+    type ("EX-99.1"), else ""."""
     given = _without_site_name(given)
     if reads_as_headline(given):
         return _clip(given)
@@ -57,7 +60,7 @@ def document_title(text: str, *, given: str = "", url: str = "", doc_type: str =
     for candidate in (_headline(text), _slug_headline(url)):
         if candidate:
             return _clip(candidate)
-    return ""
+    return doc_type if doc_type.upper().startswith("EX-") else ""  # an exhibit with no headline: what it is
 
 
 def reads_as_headline(line: str) -> bool:
@@ -68,7 +71,8 @@ def reads_as_headline(line: str) -> bool:
     if line.endswith(".") and len(line) > 120:  # a paragraph of the body
         return False
     return not (_IXBRL.search(line) or _COVER.search(line) or _FURNITURE.search(line) or _DATELINE.search(line)
-                or _ITEM_HEADING.search(line) or (_DOMAIN.search(line) and len(line.split()) <= 4))
+                or _ITEM_HEADING.search(line) or _TABLE_CELL.search(line)
+                or (_DOMAIN.search(line) and len(line.split()) <= 4))
 
 
 def _without_site_name(title: str) -> str:
@@ -86,10 +90,12 @@ def _without_site_name(title: str) -> str:
 
 def _headline(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()][:HEAD_LINES]
-    for line in lines:
+    for i, line in enumerate(lines):
         if _DATELINE.search(line) or _ITEM_HEADING.search(line):
             return ""
         if reads_as_headline(line):
+            if _HANGING.search(line) and i + 1 < len(lines) and not _DATELINE.search(lines[i + 1]):
+                return f"{line} {lines[i + 1]}"  # "… Announces Upsize and Pricing of" / "$1.15 Billion …"
             return line
     return ""
 

@@ -23,7 +23,7 @@ from monitor.ledger.reading import Fact
 
 SOFT_FAMILIES = ("compute", "power", "partnership")  # financings are never optionality
 ACTIVE = ("signed", "expanded", "amended", "under_construction", "delivered", "delayed")
-COMMITTING = ("signed", "confirmed", "expanded", "amended")  # events that bind the company to more
+SUPERSEDING = ("signed", "confirmed", "expanded")  # events that commit a party to more: they overtake proposals
 _PROGRESS = {"proposed": 0, "signed": 1, "confirmed": 1, "restated": 1, "amended": 2, "expanded": 2,
              "under_construction": 3, "delivered": 4}
 _SETBACKS = ("terminated", "delayed")
@@ -125,11 +125,11 @@ class Ledger:
         """Each deal as it stood at the end of ``day``; a proposal overtaken by a binding deal reads
         ``superseded``, and one older than ``lapse_days`` and never confirmed reads ``lapsed``."""
         latest: dict[str, Deal] = {}
-        committed: dict[str, date] = {}  # per deal, the last day it was signed, confirmed, expanded or amended
+        committed: dict[str, date] = {}  # per deal, the last day it was signed, confirmed or expanded
         for event in self.events:
             if day is None or event.day <= day:
                 latest[event.deal.key] = event.deal
-                if event.event in COMMITTING:
+                if event.event in SUPERSEDING:
                     committed[event.deal.key] = event.day
         deals = [replace(d, status="superseded") if _superseded(d, latest, committed) else d for d in latest.values()]
         if lapse_days is not None and day is not None:
@@ -163,7 +163,9 @@ def _superseded(deal: Deal, deals: dict[str, Deal], committed: dict[str, date]) 
         if (other.key == deal.key or other.family != deal.family or other.status not in ACTIVE or since is None
                 or since <= deal.first_day):
             continue
-        if deal.counterparty is None or (set(deal.sites) & set(other.sites) and other.counterparty != deal.counterparty):
+        same_site = bool(set(deal.sites) & set(other.sites))
+        if (deal.counterparty is None and (same_site or not deal.sites)) or (
+                same_site and other.counterparty != deal.counterparty):
             return True
     return False
 
@@ -192,10 +194,10 @@ class _Mention:
 
     @property
     def binding(self) -> list[Fact]:
-        """The binding facts, unless every one is a bare list item beside soft talk of the same deal: then
-        the document only talks of it ("stalking horse bid … four plants": 40 MW, 110 MW, 120 MW)."""
+        """The binding facts, unless every one is a bare list item beside a proposal of the same deal (a bid,
+        an LOI): then the document only proposes it ("stalking horse bid … four plants": 40 MW, 110 MW)."""
         firm = [f for f in self.facts if f.commitment == "binding"]
-        if firm and all(f.bare for f in firm) and any(f.commitment == "soft" for f in self.facts):
+        if firm and all(f.bare for f in firm) and any(f.commitment == "soft" and f.proposal_worded for f in self.facts):
             return []
         return firm
 

@@ -53,6 +53,7 @@ class Fact:
     series: str | None = None  # a financing's issue, by maturity ("2031" for notes due 2031)
     kind_named: bool = False  # the sentence names its kind ("cloud contract"), not left to the default
     bare: bool = False  # a binding list item with no verb of commitment ("40 MW facility in Kapuskasing")
+    proposal_worded: bool = False  # names a bid, an LOI, an MOU or a term sheet
     deliveries: tuple[str, ...] = ()  # when its capacity is (to be) delivered, as stated ("Q4 of 2025")
 
     @property
@@ -69,7 +70,7 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
     if family is None:
         return None
     sentence = row["sentence"]
-    if family == "financing" and any_match(rules.not_raising, sentence):
+    if family == "financing" and any_match(rules.not_raising, sentence) and not any_match(rules.raising_terms, sentence):
         return None
     parties = named_parties(sentence, xrules, rules)
     counterparty = normalise_party(row.get("counterparty"), rules)
@@ -79,15 +80,16 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         counterparty = parties[0]
     # A bid or an LOI the reader took as binding is read as the proposal it is: soft talk never signs a deal.
     commitment = "soft" if _worded_as_proposal(sentence, rules) else row["commitment"]
+    kind = deal_kind(row["type"], sentence, rules)
     mw, mw_role = _figure(sentence, _number(row.get("mw")), figures.megawatts, rules, xrules)
     usd, usd_role = _figure(sentence, _number(row.get("usd")), figures.money, rules, xrules)
     return Fact(
         ticker=row["ticker"], document_id=int(row["document_id"]), start=int(row.get("start") or 0),
         type=row["type"], family=family, day=date.fromisoformat(str(row["published_at"])[:10]),
         url=row.get("url") or "", sentence=sentence, commitment=commitment, direction=row["direction"],
-        kind=deal_kind(row["type"], sentence, rules), event=deal_event(commitment, sentence, rules),
-        kind_named=deal_kind(row["type"], sentence, rules) != rules.default_kind[row["type"]],
+        kind=kind, event=deal_event(commitment, sentence, rules), kind_named=kind != rules.default_kind[row["type"]],
         bare=commitment == "binding" and _bare(sentence, rules),
+        proposal_worded=any_match(rules.proposal_terms, sentence) or any_match(rules.proposal_nouns, sentence),
         counterparty=counterparty, site=site_name(sentence, rules),
         mw=mw, mw_role=mw_role, usd=usd, usd_role=usd_role,
         term_years=_number(row.get("term_years")),
@@ -140,7 +142,13 @@ def _bare(sentence: str, rules: LedgerRules) -> bool:
 
 
 def _worded_as_proposal(sentence: str, rules: LedgerRules) -> bool:
-    return any_match(rules.proposal_terms, sentence) and not any_match(rules.definitive_terms, sentence)
+    """What the sentence commits to is a proposal: "signed a non-binding letter of intent", a stalking horse
+    bid; or it names one (an LOI, a bid) and commits to nothing else. "Following the LOI of June, IREN
+    signed a contract" and "the lease replaces the term sheet" are signed."""
+    if any_match(rules.definitive_terms, sentence):
+        return False
+    return any_match(rules.proposal_terms, sentence) or (any_match(rules.proposal_nouns, sentence)
+                                                         and not any_match(rules.commit_verbs, sentence))
 
 
 def _planned(event: str, sentence: str, cue: re.Match[str], rules: LedgerRules) -> bool:

@@ -31,7 +31,8 @@ class LedgerRules:
     future: Patterns  # a delivery or start of works that is only planned (read before its cue)
     future_after: Patterns  # the same said after the cue ("energization targeting April 2026")
     refers_back: Patterns  # "its original transaction", "under the original agreement"
-    proposal_terms: Patterns  # a bid, an offer, an LOI, an MOU, a term sheet: a proposal whatever the reader said
+    proposal_terms: Patterns  # "signed a non-binding LOI", "stalking horse bid": a proposal whatever the reader said
+    proposal_nouns: Patterns  # LOI, MOU, term sheet, bid: a proposal when the sentence commits to nothing else
     definitive_terms: Patterns  # "definitive", "executed", "closed": the proposal terms name what was replaced
     bare_max_words: int  # a binding list item this short, with no verb of commitment, follows its document
     commit_verbs: Patterns
@@ -50,6 +51,7 @@ class LedgerRules:
     financing_series: Patterns  # "notes due 2031": the issue a financing sentence is about (group 1: year)
     other_instrument: Patterns  # a sentence about other notes (existing, repurchased): no series of this deal
     not_raising: Patterns  # bitcoin sales, debt converted: no capital raised, no financing in the ledger
+    raising_terms: Patterns  # ... unless the sentence raises money too ("and raised $300 million through its ATM")
     party_aliases: dict[str, str]
     power_ai: Patterns
     power_ai_weak: Patterns
@@ -77,6 +79,7 @@ def load_ledger_rules(rules_dir: Path) -> LedgerRules:
         future_after=loader.patterns(FILE, "events.future_after"),
         refers_back=loader.patterns(FILE, "events.refers_back"),
         proposal_terms=loader.patterns(FILE, "events.proposal_terms"),
+        proposal_nouns=loader.patterns(FILE, "events.proposal_nouns"),
         definitive_terms=loader.patterns(FILE, "events.definitive_terms"),
         bare_max_words=int(loader.get(FILE, "events.bare_max_words")),
         commit_verbs=loader.patterns(FILE, "events.commit_verbs"),
@@ -95,6 +98,7 @@ def load_ledger_rules(rules_dir: Path) -> LedgerRules:
         financing_series=loader.patterns(FILE, "financing.series"),
         other_instrument=loader.patterns(FILE, "financing.other_instrument"),
         not_raising=loader.patterns(FILE, "financing.not_raising"),
+        raising_terms=loader.patterns(FILE, "financing.raising_terms"),
         party_aliases=_names(loader, "parties.aliases"),
         power_ai=loader.patterns(FILE, "power.ai"),
         power_ai_weak=loader.patterns(FILE, "power.ai_weak"),

@@ -116,11 +116,12 @@ def enqueue_digest(db: sqlite_utils.Database, week: str, channels: list[str], no
                      "next_attempt_at": now, "message_key": f"digest-{week}", "receipt": "", "last_error": "",
                      "created_at": now, "sent_at": "", "kind": "digest", "week": week})
             elif status in ("sent", "dead"):
-                db.execute("update outbox set status = 'pending', next_attempt_at = ?, attempts = 0, last_error = '' "
-                           "where kind = 'digest' and week = ? and channel = ?", [now, week, channel])
-            elif not holder:  # queued, or waiting out a retry's backoff: due now
-                db.execute("update outbox set next_attempt_at = ? where kind = 'digest' and week = ? and channel = ?",
+                db.execute("update outbox set status = 'pending', next_attempt_at = ?, attempts = 0, last_error = '', "
+                           "receipt = '', sent_at = '' where kind = 'digest' and week = ? and channel = ?",
                            [now, week, channel])
+            elif not holder:  # queued, or waiting out a retry's backoff: due now, with its attempts afresh
+                db.execute("update outbox set next_attempt_at = ?, attempts = 0 where kind = 'digest' and week = ? "
+                           "and channel = ?", [now, week, channel])
     return True
 
 

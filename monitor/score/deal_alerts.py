@@ -100,16 +100,16 @@ def _severity(event: DealEvent, thesis: Thesis) -> str | None:
     severity = _SEVERITY.get(event.event)
     if severity == "high" and not _pages(event, thesis.alerts.new_deal_mw, thesis.alerts.new_deal_usd):
         severity = "medium"
-    if severity == "medium" and _beside_the_thesis(event.deal):
+    if severity == "medium" and event.event not in _NEGATIVE and _beside_the_thesis(event.deal):
         severity = "info"
     return severity
 
 
 def _beside_the_thesis(deal: Deal) -> bool:
-    """A deal the analyst is told of but need not act on: a financing that states no amount ("has committed
-    financing in place"), or power that is not for AI/HPC (a mining site, a demand-response credit, a heat
-    pilot): the thesis turns on AI power, and those moved it the wrong way before."""
-    return (deal.family == "financing" and not deal.usd) or (deal.family == "power" and deal.power_use != "ai")
+    """Good news the analyst is told of but need not act on: a financing that states no amount ("has committed
+    financing in place"), or power for mining (a mining site, a demand-response credit): the thesis turns on
+    AI power, and those moved it the wrong way before. Setbacks are never lowered here."""
+    return (deal.family == "financing" and not deal.usd) or (deal.family == "power" and deal.power_use == "mining")
 
 
 def _pages(event: DealEvent, new_deal_mw: float, new_deal_usd: float) -> bool:
