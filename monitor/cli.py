@@ -1040,7 +1040,7 @@ def _print_peers(data: dict[str, Any]) -> None:
                    "beta by halves", f"hedge {w}d ({label} per $1)", pillar.replace("_", " "), "events"):
         table.add_column(column, justify="left" if column in ("ticker", "beta by halves") else "right",
                          overflow="fold")
-    for row in data["rows"]:
+    for row in data["companies"]:
         if row["status"] != "ok":
             table.add_row(row["ticker"], Text(row["status"], style="dim"), *[""] * 9)
             continue

@@ -224,7 +224,7 @@ def test_a_company_without_a_price_series_is_an_error_naming_the_series(market_d
 
 
 def test_the_peers_table_lists_a_company_without_prices_and_computes_the_others(bundled, theses):
-    rows = {r["ticker"]: r for r in peers_table(bundled, ["MARA", "ZZZZ", "RIOT"], theses, SETTINGS)["rows"]}
+    rows = {r["ticker"]: r for r in peers_table(bundled, ["MARA", "ZZZZ", "RIOT"], theses, SETTINGS)["companies"]}
     assert "no price series px:ZZZZ" in rows["ZZZZ"]["status"]
     assert all(rows[t]["status"] == "ok" and math.isfinite(rows[t]["beta_ibit"]) for t in ("MARA", "RIOT"))
 

@@ -256,7 +256,7 @@ def peers_table(db: sqlite_utils.Database, tickers: Sequence[str], theses: Seque
     rows.sort(key=lambda r: (r["status"] != "ok", r.get("latest_r2") or 0.0, r["ticker"]))
     return {
         "factor": factor, "factor_series": FACTOR_SERIES[factor], "window": window,
-        "compute_pillar": settings.compute_pillar, "rows": rows,
+        "compute_pillar": settings.compute_pillar, "companies": rows,
         "event_study": {"settings": _event_settings(settings, factor),
                         "events": [e.to_dict() for e in events],
                         "buckets": bucket_table(events, settings.min_events)},
