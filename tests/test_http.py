@@ -107,7 +107,8 @@ def test_sec_threshold_answer_pauses_every_sec_request(tmp_path, sec_server):
     assert waited >= 0.5
 
 
-def test_a_burst_of_200_fetches_never_exceeds_10_per_second_at_the_server(tmp_path, sec_server):
+def test_a_burst_of_200_fetches_never_exceeds_the_configured_rate_at_the_server(tmp_path, sec_server):
+    """The shipped rate is 8 requests/s, under SEC's ceiling of 10."""
     sec_server.route("/doc", Reply(200, b"ok", {"Content-Type": "text/plain"}))
     with client_for(tmp_path, sec_server) as client:
         threads = [
@@ -121,5 +122,5 @@ def test_a_burst_of_200_fetches_never_exceeds_10_per_second_at_the_server(tmp_pa
     times = sorted(seen.time for seen in sec_server.requests)
     assert len(times) == 200
     busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
-    assert busiest <= 10
-    assert times[-1] - times[0] >= 19.0  # and the limiter does not starve: ~10/s
+    assert busiest <= 8
+    assert times[-1] - times[0] >= 23.0  # and the limiter does not starve: ~8/s
