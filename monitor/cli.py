@@ -194,7 +194,7 @@ def documents(
     for row in rows:
         row["marked_items"] = list(marked_items(row["items"]))
     if as_json:
-        print_json(documents=rows)
+        print_json(ticker=ticker.upper() if ticker else None, documents=rows)
         return
     table = Table(title=f"{len(rows)} documents", caption="items in bold red: " + ", ".join(
         f"{code} {why}" for code, why in MARKED_ITEMS.items()))
@@ -532,7 +532,7 @@ def disclosures(
     except MonitorError as exc:
         raise fail(exc) from None
     if as_json:
-        print_json(disclosures=rows)
+        print_json(ticker=ticker.upper() if ticker else None, disclosures=rows)
         return
     table = Table(title=f"{len(rows)} disclosure{'s' if len(rows) != 1 else ''}", show_lines=True)
     table.add_column("date", no_wrap=True)
@@ -783,7 +783,8 @@ def alerts(
     for row in rows:
         row["delivery"] = delivered.get(row["id"], {})
     if as_json:
-        print_json(alerts=rows, outbox=summary)
+        print_json(ticker=ticker.upper() if ticker else None, since=first.isoformat() if first else None,
+                   severity=severity, alerts=rows, outbox=summary)
         return
     table = Table(title=f"{len(rows)} alerts", show_lines=True)
     for column in ("as of", "severity", "alert", "why", "evidence", "delivery"):

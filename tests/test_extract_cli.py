@@ -312,7 +312,7 @@ def test_disclosures_json_on_an_empty_store_is_an_object_with_an_empty_list(db_p
     result = monitor(db_path, "disclosures", "--json")
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"disclosures": []}
+    assert json.loads(result.stdout) == {"ticker": None, "disclosures": []}
 
 
 def test_disclosures_json_lists_what_the_store_holds_for_the_ticker(replayed_db: Path) -> None:

@@ -317,3 +317,11 @@ def test_every_json_output_is_one_object_with_its_records_under_a_plural_noun(
 
     payload = json.loads(result.stdout)
     assert isinstance(payload, dict) and isinstance(payload[records], list | dict) and payload[records], result.stdout[:300]
+
+
+def test_a_filtered_json_listing_echoes_the_scope_it_was_asked_for(replayed_db: Path) -> None:
+    documents = json.loads(monitor(replayed_db, "documents", "--ticker", "corz", "--json").stdout)
+    alerts = json.loads(monitor(replayed_db, "alerts", "--ticker", "corz", "--severity", "high", "--json").stdout)
+
+    assert documents["ticker"] == "CORZ" and {d["ticker"] for d in documents["documents"]} == {"CORZ"}
+    assert (alerts["ticker"], alerts["severity"], alerts["since"]) == ("CORZ", "high", None)
