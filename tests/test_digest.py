@@ -325,24 +325,35 @@ def test_the_market_view_reads_the_configured_market_lens(bundled, theses):
 # --- issue 15.7: `monitor digest --send` goes through the outbox too --------------------------------------
 
 
-def test_digest_send_that_fails_stays_in_the_outbox_and_a_later_send_delivers_it_once(tmp_path, monkeypatch,
-                                                                                       replayed_db):
-    """A 503 from Slack used to be printed and forgotten; now the week waits in the outbox for a retry."""
-    from typer.testing import CliRunner
-
-    from monitor.cli import app
-    from tests.receivers import Answer, WebhookReceiver
-
+def slack_config(tmp_path):
+    """A config watching MARA with Slack as its one channel (its webhook comes from the environment)."""
     config = tmp_path / "config.toml"
     config.write_text(
         f'[monitor]\nrules_dir = "{RULES}"\nmodel_path = "{MODEL}"\ntheses_dir = "{ROOT / "rules" / "theses"}"\n'
         f'[sec]\ntickers_file = "{ROOT / "data" / "company_tickers.json"}"\n'
         f'[notify]\nchannels = ["slack"]\ndigest_dir = "{tmp_path / "digests"}"\n'
         '[[companies]]\nticker = "MARA"\n', encoding="utf-8")
+    return config
+
+
+def send_week_33(config, db_path):
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    return CliRunner().invoke(app, ["--config", str(config), "--db", str(db_path), "digest", "--week", "2025-W33",
+                                    "--send"])
+
+
+def test_digest_send_that_fails_stays_in_the_outbox_and_a_later_send_delivers_it_once(tmp_path, monkeypatch,
+                                                                                       replayed_db):
+    """A 503 from Slack used to be printed and forgotten; now the week waits in the outbox for a retry."""
+    from tests.receivers import Answer, WebhookReceiver
+
+    config = slack_config(tmp_path)
 
     def send() -> object:
-        return CliRunner().invoke(app, ["--config", str(config), "--db", str(replayed_db), "digest", "--week",
-                                        "2025-W33", "--send"])
+        return send_week_33(config, replayed_db)
 
     with WebhookReceiver() as hook:
         monkeypatch.setenv("MONITOR_SLACK_WEBHOOK", hook.url + "/services/T9/B9/SECRETdigest")
@@ -385,20 +396,9 @@ def test_a_market_series_that_stopped_is_shown_with_its_last_day_not_left_out(bu
 
 def test_digest_send_without_the_webhook_is_a_configuration_error_and_queues_nothing(tmp_path, monkeypatch,
                                                                                      replayed_db):
-    from typer.testing import CliRunner
-
-    from monitor.cli import app
-
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[monitor]\nrules_dir = "{RULES}"\nmodel_path = "{MODEL}"\ntheses_dir = "{ROOT / "rules" / "theses"}"\n'
-        f'[sec]\ntickers_file = "{ROOT / "data" / "company_tickers.json"}"\n'
-        f'[notify]\nchannels = ["slack"]\ndigest_dir = "{tmp_path / "digests"}"\n'
-        '[[companies]]\nticker = "MARA"\n', encoding="utf-8")
     monkeypatch.delenv("MONITOR_SLACK_WEBHOOK", raising=False)
 
-    result = CliRunner().invoke(app, ["--config", str(config), "--db", str(replayed_db), "digest", "--week",
-                                      "2025-W33", "--send"])
+    result = send_week_33(slack_config(tmp_path), replayed_db)
 
     db = store.open_db(replayed_db)
     queued = db.execute("select count(*) from outbox where kind = 'digest'").fetchone()[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from monitor.extract import fields as figures
 from monitor.extract.model import WITHHELD
@@ -78,8 +78,9 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         counterparty = None
     if counterparty is None and parties:
         counterparty = parties[0]
+    wording = _wording(sentence, rules)
     # A bid or an LOI the reader took as binding is read as the proposal it is: soft talk never signs a deal.
-    commitment = "soft" if _worded_as_proposal(sentence, rules) else row["commitment"]
+    commitment = "soft" if wording.proposes else row["commitment"]
     kind = deal_kind(row["type"], sentence, rules)
     mw, mw_role = _figure(sentence, _number(row.get("mw")), figures.megawatts, rules, xrules)
     usd, usd_role = _figure(sentence, _number(row.get("usd")), figures.money, rules, xrules)
@@ -88,8 +89,8 @@ def read_fact(row: dict[str, Any], rules: LedgerRules, xrules: Rules) -> Fact | 
         type=row["type"], family=family, day=date.fromisoformat(str(row["published_at"])[:10]),
         url=row.get("url") or "", sentence=sentence, commitment=commitment, direction=row["direction"],
         kind=kind, event=deal_event(commitment, sentence, rules), kind_named=kind != rules.default_kind[row["type"]],
-        bare=commitment == "binding" and _bare(sentence, rules),
-        proposal_worded=any_match(rules.proposal_terms, sentence) or any_match(rules.proposal_nouns, sentence),
+        bare=commitment == "binding" and wording.bare,
+        proposal_worded=wording.names_proposal,
         counterparty=counterparty, site=site_name(sentence, rules),
         mw=mw, mw_role=mw_role, usd=usd, usd_role=usd_role,
         term_years=_number(row.get("term_years")),
@@ -137,18 +138,23 @@ def deal_event(commitment: str, sentence: str, rules: LedgerRules) -> str:
     return "signed" if commitment == "binding" else "proposed"
 
 
-def _bare(sentence: str, rules: LedgerRules) -> bool:
-    return len(sentence.split()) <= rules.bare_max_words and not any_match(rules.commit_verbs, sentence)
+class _Wording(NamedTuple):
+    """How a sentence words its commitment, each cue read once."""
+
+    names_proposal: bool  # names a bid, an LOI, an MOU or a term sheet
+    proposes: bool  # what it commits to is a proposal
+    bare: bool  # a short list item with no verb of commitment ("40 MW facility in Kapuskasing")
 
 
-def _worded_as_proposal(sentence: str, rules: LedgerRules) -> bool:
-    """What the sentence commits to is a proposal: "signed a non-binding letter of intent", a stalking horse
-    bid; or it names one (an LOI, a bid) and commits to nothing else. "Following the LOI of June, IREN
-    signed a contract" and "the lease replaces the term sheet" are signed."""
-    if any_match(rules.definitive_terms, sentence):
-        return False
-    return any_match(rules.proposal_terms, sentence) or (any_match(rules.proposal_nouns, sentence)
-                                                         and not any_match(rules.commit_verbs, sentence))
+def _wording(sentence: str, rules: LedgerRules) -> _Wording:
+    """"Signed a non-binding letter of intent" or a stalking horse bid proposes, and so does a sentence that names
+    a proposal (an LOI, a bid) and commits to nothing else; "Following the LOI of June, IREN signed a contract"
+    and "the lease replaces the term sheet" are signed, as is whatever says definitive or executed."""
+    terms = any_match(rules.proposal_terms, sentence)
+    nouns = any_match(rules.proposal_nouns, sentence)
+    commits = any_match(rules.commit_verbs, sentence)
+    proposes = (terms or (nouns and not commits)) and not any_match(rules.definitive_terms, sentence)
+    return _Wording(terms or nouns, proposes, len(sentence.split()) <= rules.bare_max_words and not commits)
 
 
 def _planned(event: str, sentence: str, cue: re.Match[str], rules: LedgerRules) -> bool:

@@ -52,7 +52,7 @@ import sqlite_utils
 from monitor import store
 from monitor.config import MarketLensSettings
 from monitor.ledger.build import Ledger
-from monitor.ledger.units import units_text
+from monitor.ledger.units import money, units_text
 from monitor.notify.message import Attachment, Message
 from monitor.notify.templating import environment
 from monitor.score.deal_alerts import deal_headline, deal_name
@@ -668,8 +668,7 @@ def _money(item: Any) -> str:
     if getattr(item, "mw", None):
         parts.append(f"{item.mw:,.0f} MW")
     if getattr(item, "usd", None):
-        usd = item.usd
-        parts.append(f"${usd / 1e9:,.2f}bn" if usd >= 1e9 else f"${usd / 1e6:,.0f}m")
+        parts.append(money(item.usd))
     if getattr(item, "counterparty", None):
         parts.append(f"with {_line(item.counterparty)}")
     return " · ".join(parts)

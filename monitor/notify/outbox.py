@@ -219,10 +219,10 @@ def held_back(db: sqlite_utils.Database, settings: DeliverySettings, now: dateti
     for channel, ticker, count, first, attempts, due in db.execute(
             "select channel, ticker, count(*), min(created_at), max(attempts), min(next_attempt_at) from outbox "
             "where status in ('pending', 'sending') group by channel, ticker, attempts > 0 order by channel, ticker"):
+        goes = (datetime.fromisoformat(first) + settings.batch_window).isoformat(timespec="seconds")
         if attempts:
             found.append(HeldBack(channel, ticker, count, f"retrying: attempt {attempts + 1} due {due}"))
-        elif (datetime.fromisoformat(first) + settings.batch_window).isoformat(timespec="seconds") > stamp:
-            goes = (datetime.fromisoformat(first) + settings.batch_window).isoformat(timespec="seconds")
+        elif goes > stamp:
             found.append(HeldBack(channel, ticker, count, f"batch window ({settings.batch_window}) open until {goes}; "
                                                          "`monitor deliver --now` sends it now"))
     never = db.execute("select count(*) from alerts a where not exists "
